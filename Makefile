@@ -1,0 +1,63 @@
+# Every target sets up .venv (pinned requirements) first, so a fresh clone needs no other step.
+#   make demo | test | lint
+#   make train-<task> | evaluate-<task> | export-<task> | predict-<task> | bench-<task>
+# Variables: CONFIG=configs/x.yaml  DATA=sample|files|tfds  RUN=runs/<task>/<stamp>
+#            SET="train.epochs=1 model.rnn.cell=gru"  SPLIT=test|validation
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cksum requirements.txt | cut -d' ' -f1)
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+
+CONFIG ?=
+DATA ?=
+RUN ?=
+SET ?=
+SPLIT ?=
+train_args = $(if $(CONFIG),--config $(CONFIG)) $(if $(DATA),--data $(DATA)) \
+	$(if $(RUN),--run-dir $(RUN)) $(foreach s,$(SET),--set $(s))
+run_args = $(if $(RUN),--run-dir $(RUN))
+
+.PHONY: venv demo test lint format clean
+.SECONDARY:
+
+venv: $(STAMP)
+
+$(STAMP): requirements.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	@rm -f $(VENV)/.installed-* && touch $@
+
+demo: venv
+	$(PY) -m pipelines.demo
+
+test: venv
+	$(PY) -m pytest
+
+lint: venv
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+format: venv
+	$(PY) -m ruff format .
+	$(PY) -m ruff check --fix .
+
+train-%: venv
+	$(PY) -m pipelines train $* $(train_args)
+
+evaluate-%: venv
+	$(PY) -m pipelines evaluate $* $(run_args) $(if $(SPLIT),--split $(SPLIT))
+
+export-%: venv
+	$(PY) -m pipelines export $* $(run_args)
+
+predict-%: venv
+	$(PY) -m pipelines predict $* $(run_args)
+
+bench-%: venv
+	$(PY) -m benchmarks.run $* $(foreach s,$(SET),--set $(s))
+
+clean:
+	rm -rf runs .pytest_cache .ruff_cache

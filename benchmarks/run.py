@@ -1,0 +1,120 @@
+"""``make bench-<task>``: train the full config on the real data, evaluate on the test split,
+and write ``benchmarks/results/<task>.json``. Never edit those files by hand."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+@dataclasses.dataclass(frozen=True)
+class Benchmark:
+    config: str
+    dataset: str
+    metric: str  # key in metrics.json
+    goal: float
+    higher_is_better: bool
+    split: str = "test"
+
+
+BENCHMARKS = {
+    "sentiment": Benchmark(
+        config="configs/sentiment.yaml",
+        dataset="IMDB Large Movie Review v1 (Maas et al. 2011), DATA_ROOT/imdb; "
+        "25,000 train (10% carved for validation) / 25,000 test",
+        metric="accuracy",
+        goal=0.90,
+        higher_is_better=True,
+    ),
+}
+
+
+def _git(*args: str) -> str:
+    try:
+        return subprocess.run(
+            ["git", *args], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def commit() -> str:
+    """HEAD, marked ``-dirty`` when tracked code differs from it (results files aside)."""
+    head = _git("rev-parse", "HEAD")
+    changed = [
+        line
+        for line in _git("status", "--porcelain", "--untracked-files=no").splitlines()
+        if "benchmarks/results/" not in line
+    ]
+    return head + ("-dirty" if changed else "")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.run")
+    parser.add_argument("task", choices=sorted(BENCHMARKS))
+    parser.add_argument("--set", dest="overrides", action="append", default=[])
+    args = parser.parse_args(argv)
+
+    from pipelines import get_task, runner
+    from pipelines.config import load_config, to_dict
+
+    bench = BENCHMARKS[args.task]
+    task = get_task(args.task)
+    cfg = load_config(task.config_class, ROOT / bench.config, ["data.source=files", *args.overrides])
+    started = time.perf_counter()
+    run_dir = runner.train(task, cfg)
+    validation = runner.evaluate(task, run_dir, "validation")
+    test = runner.evaluate(task, run_dir, bench.split)
+    total = time.perf_counter() - started
+    summary = json.loads((run_dir / "train_summary.json").read_text())
+    value = test[bench.metric]
+    met = value >= bench.goal if bench.higher_is_better else value <= bench.goal
+    command = "python -m benchmarks.run " + " ".join(
+        [args.task, *(f"--set {o}" for o in args.overrides)]
+    )
+    result = {
+        "task": args.task,
+        "dataset": bench.dataset,
+        "split": bench.split,
+        "metric": bench.metric,
+        "value": value,
+        "goal": bench.goal,
+        "higher_is_better": bench.higher_is_better,
+        "goal_met": met,
+        "train_seconds": summary["train_seconds"],
+        "total_seconds": round(total, 1),
+        "examples_per_second": summary["examples_per_second"],
+        "command": command,
+        "commit": commit(),
+        "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, {platform.system()}",
+        "run_dir": str(run_dir.relative_to(ROOT)) if run_dir.is_relative_to(ROOT) else str(run_dir),
+        "test_metrics": test,
+        "validation_metrics": validation,
+        "training": {k: v for k, v in summary.items() if k != "history"},
+        "history": summary["history"],
+        "config": to_dict(cfg),
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = RESULTS / f"{args.task}.json"
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    verdict = "meets" if met else "does not meet"
+    print(f"{args.task}: test {bench.metric} = {value:.4f} ({verdict} goal {bench.goal}); "
+          f"{total / 60:.1f} min; wrote {out.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,78 @@
+"""Where data comes from: DATA_ROOT files, bundled samples and TFDS with a fast offline check."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import numpy as np
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SAMPLES_DIR = PROJECT_ROOT / "data" / "samples"
+
+# TFDS downloads from its GCS mirror first, then from the dataset's home page.
+_TFDS_PROBE = ("storage.googleapis.com", 443)
+
+
+class DataUnavailableError(RuntimeError):
+    """Data cannot be read; the message says what to do instead (one line)."""
+
+
+def data_root() -> Path:
+    """``$DATA_ROOT`` or ``../shared/data`` next to the project root."""
+    return Path(os.environ.get("DATA_ROOT", PROJECT_ROOT.parent / "shared" / "data"))
+
+
+def resolve_data_path(path: str) -> Path:
+    """A path from config: absolute, or relative to DATA_ROOT; it must exist."""
+    resolved = Path(path) if os.path.isabs(path) else data_root() / path
+    if not resolved.exists():
+        raise DataUnavailableError(
+            f"{resolved}: not found (DATA_ROOT={data_root()}; set DATA_ROOT or give an "
+            f"absolute path, or use --data sample for the bundled sample)"
+        )
+    return resolved
+
+
+def sample_path(*parts: str) -> Path:
+    """A file of the bundled samples under ``data/samples``."""
+    return SAMPLES_DIR.joinpath(*parts)
+
+
+def _network_reachable(host_port: tuple[str, int] = _TFDS_PROBE, timeout: float = 3.0) -> bool:
+    try:
+        with socket.create_connection(host_port, timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def tfds_load(name: str, split: str, data_dir: str | None, **kwargs):
+    """``tfds.load`` that fails in seconds, not minutes, when the data is not there.
+
+    It first loads with ``download=False``. If the dataset is not prepared it checks for a
+    network route before handing over to TFDS's download (which retries for ~200 s offline).
+    """
+    import tensorflow_datasets as tfds
+
+    builder = tfds.builder(name, data_dir=data_dir)
+    if not builder.is_prepared():
+        where = builder.data_dir
+        if not _network_reachable():
+            raise DataUnavailableError(
+                f"TFDS dataset '{name}' is not prepared in {where} and there is no network to "
+                f"download it: prepare it there (or set data.tfds_data_dir), or use "
+                f"--data files (DATA_ROOT={data_root()}) or --data sample"
+            )
+        builder.download_and_prepare()
+    return builder.as_dataset(split=split, **kwargs)
+
+
+def carve_validation(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Deterministic (train_indices, validation_indices) from ``n`` training examples."""
+    if not 0.0 < fraction < 1.0:
+        raise ValueError(f"validation fraction must be in (0, 1), got {fraction}")
+    order = np.random.default_rng(seed).permutation(n)
+    n_val = max(1, int(round(n * fraction)))
+    return np.sort(order[n_val:]), np.sort(order[:n_val])

@@ -1,0 +1,101 @@
+"""Readers for labelled texts: the aclImdb tree (directory or .tar.gz) and TSV files."""
+
+from __future__ import annotations
+
+import gzip
+import re
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+_LABEL_WORDS = {"0": 0, "1": 1, "neg": 0, "pos": 1, "negative": 0, "positive": 1}
+_ACLIMDB_MEMBER = re.compile(r"(?:^|/)aclImdb/(train|test)/(pos|neg)/[^/]+\.txt$")
+
+
+class TextFormatError(ValueError):
+    """A malformed input line, reported as ``file:line: what is wrong``."""
+
+
+@dataclass(frozen=True)
+class LabelledTexts:
+    """Texts with binary labels (1 = positive)."""
+
+    texts: list[str]
+    labels: np.ndarray  # int32, shape (n,)
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def subset(self, indices: np.ndarray) -> LabelledTexts:
+        return LabelledTexts([self.texts[i] for i in indices], self.labels[indices])
+
+    def concat(self, other: LabelledTexts) -> LabelledTexts:
+        return LabelledTexts(self.texts + other.texts, np.concatenate([self.labels, other.labels]))
+
+
+def read_aclimdb(path: str | Path, split: str) -> LabelledTexts:
+    """Reads ``split`` (``train``/``test``) of the Large Movie Review dataset.
+
+    ``path`` is the ``.tar.gz`` (read in place, not extracted), the ``aclImdb`` directory or
+    a directory containing it. Only the labelled ``pos``/``neg`` reviews are read; files are
+    taken in sorted order so the result does not depend on the archive's order.
+    """
+    if split not in ("train", "test"):
+        raise ValueError(f"aclImdb split must be 'train' or 'test', got {split!r}")
+    path = Path(path)
+    items: list[tuple[str, str, bytes]] = []
+    if path.is_file():
+        with tarfile.open(path, "r:*") as archive:
+            for member in archive:
+                match = _ACLIMDB_MEMBER.search(member.name)
+                if member.isfile() and match and match.group(1) == split:
+                    data = archive.extractfile(member).read()
+                    items.append((member.name, match.group(2), data))
+    else:
+        root = path / "aclImdb" if (path / "aclImdb").is_dir() else path
+        for label in ("pos", "neg"):
+            folder = root / split / label
+            if not folder.is_dir():
+                raise TextFormatError(f"{folder}: missing (expected an aclImdb tree at {root})")
+            for file in folder.glob("*.txt"):
+                items.append((str(file), label, file.read_bytes()))
+    if not items:
+        raise TextFormatError(f"{path}: no aclImdb/{split}/{{pos,neg}}/*.txt reviews found")
+    items.sort(key=lambda item: item[0])
+    texts = [data.decode("utf-8") for _, _, data in items]
+    labels = np.array([1 if label == "pos" else 0 for _, label, _ in items], dtype=np.int32)
+    return LabelledTexts(texts, labels)
+
+
+def read_labelled_lines(path: str | Path) -> LabelledTexts:
+    """Reads ``text<TAB>label`` lines (label 0/1, neg/pos or negative/positive; gz or plain).
+
+    Lines are split on ``\\n`` only: some corpora contain U+0085, which ``str.splitlines``
+    would treat as a line break. Blank lines are skipped; anything else malformed fails with
+    the file and line.
+    """
+    path = Path(path)
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8", newline="") as handle:
+        content = handle.read()
+    texts, labels = [], []
+    for number, line in enumerate(content.split("\n"), start=1):
+        line = line.rstrip("\r")
+        if not line.strip():
+            continue
+        text, sep, label = line.rpartition("\t")
+        if not sep:
+            raise TextFormatError(f"{path}:{number}: expected 'text<TAB>label', found no tab")
+        key = label.strip().lower()
+        if key not in _LABEL_WORDS:
+            raise TextFormatError(
+                f"{path}:{number}: label {label.strip()!r} is not one of "
+                f"{', '.join(_LABEL_WORDS)}"
+            )
+        texts.append(text.strip())
+        labels.append(_LABEL_WORDS[key])
+    if not texts:
+        raise TextFormatError(f"{path}: no labelled lines")
+    return LabelledTexts(texts, np.array(labels, dtype=np.int32))

@@ -1,0 +1,1 @@
+"""Backend-agnostic Keras 3 building blocks (keras.layers and keras.ops only)."""

@@ -1,0 +1,140 @@
+"""The shared recurrent stack: cell type, layers, direction, dropout, residual."""
+
+from __future__ import annotations
+
+import keras
+
+from models.recurrent import cell_name, recurrent_layer, resolve_cell
+
+
+@keras.saving.register_keras_serializable(package="rnn_pipelines")
+class RNNStack(keras.layers.Layer):
+    """``num_layers`` recurrent layers of one cell class, optionally bidirectional.
+
+    Masks (e.g. from ``Embedding(mask_zero=True)``) reach every layer, so padded steps never
+    change a sequence's outputs or final state, in either direction. Between layers a channel
+    dropout (the same channels dropped at every time step) regularises without breaking the
+    recurrence; with ``residual`` each layer after the first adds its input to its output
+    (widths match after the first layer).
+
+    Args:
+        cell: ``"rnn" | "lstm" | "gru" | "ln_lstm" | "ln_gru"``, a registered Keras name, or
+            a cell class (``keras.layers.Layer`` with ``state_size``).
+        units: units per direction.
+        num_layers: number of stacked layers.
+        bidirectional: wrap each layer in ``keras.layers.Bidirectional``.
+        merge_mode: how the two directions combine (``concat``, ``sum``, ``mul``, ``ave``).
+        dropout: channel dropout on the input of every layer after the first.
+        recurrent_dropout: dropout on the recurrent state (built-in cells only).
+        residual: residual connections between layers.
+        return_sequences: whether the last layer returns every step or only the final output.
+        return_state: also return the final states of every layer (and direction), in order.
+        stateful: carry states across batches (fixed batch size needed).
+    """
+
+    def __init__(
+        self,
+        cell: str | type[keras.layers.Layer] = "lstm",
+        units: int = 64,
+        num_layers: int = 1,
+        bidirectional: bool = False,
+        merge_mode: str = "concat",
+        dropout: float = 0.0,
+        recurrent_dropout: float = 0.0,
+        residual: bool = False,
+        return_sequences: bool = True,
+        return_state: bool = False,
+        stateful: bool = False,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        cell_class = resolve_cell(cell)
+        # === Layers ===
+        self.rnn_layers = []
+        for index in range(num_layers):
+            layer = recurrent_layer(
+                cell_class,
+                units,
+                return_sequences=return_sequences or index < num_layers - 1,
+                return_state=return_state,
+                stateful=stateful,
+                recurrent_dropout=recurrent_dropout,
+                name=f"{cell_name(cell_class)}_{index}",
+            )
+            if bidirectional:
+                layer = keras.layers.Bidirectional(
+                    layer, merge_mode=merge_mode, name=f"bidirectional_{index}"
+                )
+            self.rnn_layers.append(layer)
+        self.dropout_layers = [
+            keras.layers.SpatialDropout1D(dropout, name=f"dropout_{index}")
+            for index in range(1, num_layers)
+        ]
+        # === Config ===
+        self.cell = cell_name(cell_class)
+        self.units = units
+        self.num_layers = num_layers
+        self.bidirectional = bidirectional
+        self.merge_mode = merge_mode
+        self.dropout = dropout
+        self.recurrent_dropout = recurrent_dropout
+        self.residual = residual
+        self.return_sequences = return_sequences
+        self.return_state = return_state
+        self.stateful = stateful
+        self.supports_masking = True
+        state_size = cell_class(units).state_size  # unbuilt, only to count states per cell
+        self._states_per_layer = (2 if bidirectional else 1) * (
+            len(state_size) if isinstance(state_size, list | tuple) else 1
+        )
+
+    def call(self, inputs, mask=None, training=None):
+        x = inputs
+        states = []
+        for index, layer in enumerate(self.rnn_layers):
+            layer_input = x
+            if index > 0 and self.dropout > 0:
+                layer_input = self.dropout_layers[index - 1](x, training=training)
+            output = layer(layer_input, mask=mask, training=training)
+            if self.return_state:
+                output, *layer_states = output
+                states.extend(layer_states)
+            is_sequence = len(output.shape) == 3
+            if self.residual and index > 0 and is_sequence and output.shape[-1] == x.shape[-1]:
+                output = output + x
+            x = output
+        return [x, *states] if self.return_state else x
+
+    def compute_mask(self, inputs, mask=None):
+        output_mask = mask if self.return_sequences else None
+        if self.return_state:
+            return [output_mask] + [None] * (self.num_layers * self._states_per_layer)
+        return output_mask
+
+    def reset_states(self) -> None:
+        """Zeroes carried states (stateful stacks), e.g. at the start of an epoch."""
+        for layer in self.rnn_layers:
+            if isinstance(layer, keras.layers.Bidirectional):
+                layer.forward_layer.reset_states()
+                layer.backward_layer.reset_states()
+            else:
+                layer.reset_states()
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "cell": self.cell,
+                "units": self.units,
+                "num_layers": self.num_layers,
+                "bidirectional": self.bidirectional,
+                "merge_mode": self.merge_mode,
+                "dropout": self.dropout,
+                "recurrent_dropout": self.recurrent_dropout,
+                "residual": self.residual,
+                "return_sequences": self.return_sequences,
+                "return_state": self.return_state,
+                "stateful": self.stateful,
+            }
+        )
+        return config

@@ -1,0 +1,11 @@
+"""Entry point: ``python -m pipelines <verb> <task> ...``."""
+
+import os
+import sys
+
+# Quieter TensorFlow start-up; must be set before TensorFlow is imported.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from pipelines.cli import main  # noqa: E402
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""Shared Keras callbacks (TensorFlow-specific where they need gradients or summaries)."""

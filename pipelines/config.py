@@ -1,0 +1,246 @@
+"""Typed configs: YAML files → frozen dataclasses, with strict one-line errors.
+
+Every task config is a tree of frozen dataclasses. Loading checks each key against the
+dataclass fields (unknown keys fail naming the dotted key and the allowed ones), each value
+against the field's type (``Literal`` choices, ``int``, ``float``, ``bool``, ``str``,
+``X | None``, ``tuple[X, ...]``, nested dataclasses) and each number against the range given
+with :func:`param`. ``--set key=value`` overrides are parsed as YAML scalars and checked the
+same way, so ``--set train.epochs=abc`` fails exactly like a bad file would.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal, TypeVar, get_args, get_origin, get_type_hints
+
+import yaml
+
+T = TypeVar("T")
+
+
+class ConfigError(ValueError):
+    """A config problem, reported as one line naming the file and dotted key."""
+
+
+def param(default: Any, *, min: float | None = None, max: float | None = None, doc: str = ""):
+    """A dataclass field with an optional inclusive numeric range and a one-line doc."""
+    return dataclasses.field(default=default, metadata={"min": min, "max": max, "doc": doc})
+
+
+def _type_name(tp: Any) -> str:
+    origin = get_origin(tp)
+    if origin is Literal:
+        return " | ".join(repr(a) for a in get_args(tp))
+    if origin in (typing.Union, types.UnionType):
+        return " | ".join(_type_name(a) for a in get_args(tp))
+    if origin is tuple:
+        return f"list of {_type_name(get_args(tp)[0])}"
+    if tp is type(None):
+        return "null"
+    if dataclasses.is_dataclass(tp):
+        return "mapping"
+    return getattr(tp, "__name__", str(tp))
+
+
+def _coerce(value: Any, tp: Any, key: str) -> Any:
+    """Checks ``value`` against ``tp`` and returns it in canonical form (tuples for lists)."""
+    origin = get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        return from_dict(tp, value, prefix=key)
+    if origin is Literal:
+        choices = get_args(tp)
+        if value not in choices:
+            allowed = ", ".join(str(c) for c in choices)
+            raise ConfigError(f"{key}: {value!r} is not allowed (allowed: {allowed})")
+        return value
+    if origin in (typing.Union, types.UnionType):
+        args = get_args(tp)
+        if value is None:
+            if type(None) in args:
+                return None
+            raise ConfigError(f"{key}: null is not allowed (expected {_type_name(tp)})")
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(value, arg, key)
+            except ConfigError as err:
+                errors.append(str(err))
+        raise ConfigError(f"{key}: expected {_type_name(tp)}, got {value!r}")
+    if origin is tuple:
+        if not isinstance(value, Sequence) or isinstance(value, str):
+            raise ConfigError(f"{key}: expected a list, got {value!r}")
+        (item_tp, *_rest) = get_args(tp)
+        return tuple(_coerce(v, item_tp, f"{key}[{i}]") for i, v in enumerate(value))
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key}: expected true or false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{key}: expected an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{key}: expected a number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{key}: expected a string, got {value!r}")
+        return value
+    raise TypeError(f"unsupported config type {tp!r} at {key}")  # a bug in a config class
+
+
+def _check_range(value: Any, field: dataclasses.Field, key: str) -> None:
+    lo, hi = field.metadata.get("min"), field.metadata.get("max")
+    if value is None or isinstance(value, bool) or not isinstance(value, int | float):
+        return
+    if (lo is not None and value < lo) or (hi is not None and value > hi):
+        low = "-inf" if lo is None else lo
+        high = "inf" if hi is None else hi
+        raise ConfigError(f"{key}: {value} is out of range (allowed: {low} to {high})")
+
+
+def from_dict(cls: type[T], data: Any, prefix: str = "") -> T:
+    """Builds dataclass ``cls`` from a mapping, checking keys, types and ranges."""
+    where = prefix or "config"
+    if data is None:
+        data = {}
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{where}: expected a mapping of keys, got {data!r}")
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    hints = get_type_hints(cls)
+    for key in data:
+        if key not in fields:
+            dotted = f"{prefix}.{key}" if prefix else str(key)
+            allowed = ", ".join(fields)
+            raise ConfigError(f"unknown key '{dotted}' (allowed in {where}: {allowed})")
+    values = {}
+    for name, field in fields.items():
+        dotted = f"{prefix}.{name}" if prefix else name
+        if name in data:
+            value = _coerce(data[name], hints[name], dotted)
+        elif dataclasses.is_dataclass(hints[name]):
+            value = from_dict(hints[name], {}, prefix=dotted)
+        elif field.default is not dataclasses.MISSING:
+            value = field.default
+        elif field.default_factory is not dataclasses.MISSING:
+            value = field.default_factory()
+        else:
+            raise ConfigError(f"{dotted}: missing required key")
+        _check_range(value, field, dotted)
+        values[name] = value
+    return cls(**values)
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    """Plain-YAML form of a config (tuples become lists)."""
+
+    def plain(value: Any) -> Any:
+        if dataclasses.is_dataclass(value):
+            return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        if isinstance(value, tuple | list):
+            return [plain(v) for v in value]
+        return value
+
+    return plain(cfg)
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """``"train.epochs=3"`` → (["train", "epochs"], 3); the value is read as a YAML scalar."""
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key or any(not part for part in key.split(".")):
+        raise ConfigError(f"--set {text!r}: expected key=value with a dotted key")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError as err:
+        raise ConfigError(f"--set {key}: cannot read value {raw!r}: {err.problem}") from None
+    return key.split("."), value
+
+
+def apply_overrides(data: Mapping[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
+    """Returns a copy of raw config ``data`` with dotted ``key=value`` overrides applied."""
+    result = _deep_copy(data)
+    for text in overrides:
+        path, value = parse_override(text)
+        node = result
+        for i, part in enumerate(path[:-1]):
+            child = node.setdefault(part, {})
+            if child is None:
+                child = node[part] = {}
+            if not isinstance(child, dict):
+                dotted = ".".join(path[: i + 1])
+                raise ConfigError(f"--set {'.'.join(path)}: '{dotted}' is not a section")
+            node = child
+        node[path[-1]] = value
+    return result
+
+
+def _deep_copy(data: Any) -> Any:
+    if isinstance(data, Mapping):
+        return {k: _deep_copy(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_deep_copy(v) for v in data]
+    return data
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    """Reads a YAML mapping; syntax errors name the file and line."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as err:
+        line = err.problem_mark.line + 1 if err.problem_mark else "?"
+        raise ConfigError(f"{path}:{line}: invalid YAML: {err.problem}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    return data
+
+
+def load_config(
+    cls: type[T], path: str | Path | None, overrides: Sequence[str] = ()
+) -> T:
+    """Loads ``cls`` from a YAML file (or defaults when ``path`` is None) plus overrides."""
+    data = read_yaml(path) if path is not None else {}
+    data = apply_overrides(data, overrides)
+    try:
+        return from_dict(cls, data)
+    except ConfigError as err:
+        origin = str(path) if path is not None else "defaults"
+        raise ConfigError(f"{origin}: {err}") from None
+
+
+def save_config(cfg: Any, path: str | Path) -> None:
+    """Writes the resolved config as YAML (readable again by :func:`load_config`)."""
+    Path(path).write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False), encoding="utf-8")
+
+
+def describe(cls: type, prefix: str = "") -> list[str]:
+    """One line per leaf key: ``dotted.key  type  default  doc`` (for the README/--help)."""
+    lines = []
+    hints = get_type_hints(cls)
+    for field in dataclasses.fields(cls):
+        dotted = f"{prefix}.{field.name}" if prefix else field.name
+        tp = hints[field.name]
+        if dataclasses.is_dataclass(tp):
+            lines.extend(describe(tp, dotted))
+            continue
+        default = field.default if field.default is not dataclasses.MISSING else "(required)"
+        lo, hi = field.metadata.get("min"), field.metadata.get("max")
+        rng = f" [{lo if lo is not None else ''}..{hi if hi is not None else ''}]"
+        rng = rng if (lo is not None or hi is not None) else ""
+        doc = field.metadata.get("doc", "")
+        lines.append(f"{dotted}: {_type_name(tp)} = {default!r}{rng}  {doc}".rstrip())
+    return lines

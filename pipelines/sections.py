@@ -1,0 +1,55 @@
+"""Config sections shared by every task: the recurrent stack and training."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from pipelines.config import param
+
+CellName = Literal["rnn", "lstm", "gru", "ln_lstm", "ln_gru"]
+
+
+@dataclass(frozen=True)
+class RNNConfig:
+    """The shared recurrent stack (see ``models.rnn_stack.RNNStack``)."""
+
+    cell: CellName = param("lstm", doc="rnn | lstm | gru | ln_lstm | ln_gru (layer-normalised)")
+    units: int = param(128, min=1, doc="units per direction")
+    layers: int = param(1, min=1, max=16)
+    bidirectional: bool = param(True)
+    merge_mode: Literal["concat", "sum", "mul", "ave"] = param("concat")
+    dropout: float = param(0.0, min=0.0, max=0.95, doc="channel dropout between layers")
+    recurrent_dropout: float = param(
+        0.0, min=0.0, max=0.95, doc="built-in cells only (rnn, lstm, gru)"
+    )
+    residual: bool = param(False, doc="add each layer's input to its output when widths match")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation, callbacks and devices; read by the shared runner."""
+
+    epochs: int = param(10, min=1)
+    batch_size: int = param(64, min=1)
+    steps_per_epoch: int | None = param(None, min=1, doc="null = one pass over the data")
+    validation_steps: int | None = param(None, min=1, doc="null = the whole validation set")
+    optimizer: Literal["adam", "adamw", "sgd", "rmsprop"] = param("adam")
+    learning_rate: float = param(1e-3, min=0.0)
+    weight_decay: float = param(0.0, min=0.0, doc="adamw only")
+    lr_schedule: Literal["constant", "cosine", "plateau"] = param("constant")
+    warmup_steps: int = param(0, min=0, doc="linear warm-up steps (cosine schedule)")
+    clipnorm: float | None = param(1.0, min=0.0, doc="clip by global gradient norm; null = off")
+    monitor: str = param("val_loss", doc="metric that picks the best checkpoint")
+    monitor_mode: Literal["min", "max"] = param("min")
+    early_stopping_patience: int = param(3, min=0, doc="epochs without improvement; 0 = off")
+    grad_norm_every: int = param(50, min=0, doc="log gradient norms every N steps; 0 = off")
+    grad_explode_threshold: float = param(1e3, min=0.0, doc="warn once above this global norm")
+    grad_vanish_threshold: float = param(1e-6, min=0.0, doc="warn once below this layer norm")
+    tensorboard: bool = param(True)
+    strategy: Literal["default", "mirrored"] = param("default", doc="tf.distribute strategy")
+    mirrored_cpu_devices: int = param(
+        2, min=1, max=64, doc="logical CPU devices for mirrored training without GPUs"
+    )
+    mixed_precision: bool = param(False, doc="mixed_float16 compute, float32 variables")
+    log_every_steps: int = param(0, min=0, doc="print progress every N steps; 0 = per epoch")

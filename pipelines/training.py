@@ -1,0 +1,94 @@
+"""Optimizer, learning-rate schedule and the shared callback list, all from ``TrainConfig``."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import keras
+
+from pipelines.callbacks.grad_norm_monitor import GradientNormMonitor
+from pipelines.callbacks.progress_logger import ProgressLogger
+from pipelines.run_dir import BEST_CHECKPOINT
+from pipelines.sections import TrainConfig
+
+
+def steps_per_epoch(train: TrainConfig, train_examples: int) -> int:
+    """Optimizer steps in one epoch (what schedules and progress lines count)."""
+    return train.steps_per_epoch or max(1, math.ceil(train_examples / train.batch_size))
+
+
+def make_optimizer(train: TrainConfig, epoch_steps: int) -> keras.optimizers.Optimizer:
+    """The configured optimizer, clipping by global norm when ``train.clipnorm`` is set."""
+    learning_rate: Any = train.learning_rate
+    if train.lr_schedule == "cosine":
+        total = max(1, train.epochs * epoch_steps - train.warmup_steps)
+        learning_rate = keras.optimizers.schedules.CosineDecay(
+            initial_learning_rate=0.0 if train.warmup_steps else train.learning_rate,
+            decay_steps=total,
+            warmup_target=train.learning_rate if train.warmup_steps else None,
+            warmup_steps=train.warmup_steps,
+        )
+    kwargs: dict[str, Any] = {"learning_rate": learning_rate}
+    if train.clipnorm:
+        kwargs["global_clipnorm"] = train.clipnorm
+    if train.optimizer == "adam":
+        return keras.optimizers.Adam(**kwargs)
+    if train.optimizer == "adamw":
+        return keras.optimizers.AdamW(weight_decay=train.weight_decay, **kwargs)
+    if train.optimizer == "rmsprop":
+        return keras.optimizers.RMSprop(**kwargs)
+    return keras.optimizers.SGD(momentum=0.9, nesterov=True, **kwargs)
+
+
+def make_callbacks(
+    train: TrainConfig,
+    run_dir: Path,
+    probe_batch: Any,
+    task_callbacks: list[keras.callbacks.Callback],
+    epoch_steps: int,
+) -> tuple[list[keras.callbacks.Callback], ProgressLogger]:
+    """Task callbacks first (they may add metrics such as ``val_f1``), then the shared ones."""
+    progress = ProgressLogger(train.batch_size, train.log_every_steps, epoch_steps)
+    callbacks = [*task_callbacks, progress, keras.callbacks.TerminateOnNaN()]
+    if train.grad_norm_every and probe_batch is not None:
+        callbacks.append(
+            GradientNormMonitor(
+                probe_batch,
+                every=train.grad_norm_every,
+                csv_path=run_dir / "grad_norms.csv",
+                log_dir=run_dir / "logs" if train.tensorboard else None,
+                explode_threshold=train.grad_explode_threshold,
+                vanish_threshold=train.grad_vanish_threshold,
+            )
+        )
+    (run_dir / BEST_CHECKPOINT).parent.mkdir(parents=True, exist_ok=True)
+    callbacks += [
+        keras.callbacks.ModelCheckpoint(
+            str(run_dir / BEST_CHECKPOINT),
+            monitor=train.monitor,
+            mode=train.monitor_mode,
+            save_best_only=True,
+        ),
+        keras.callbacks.BackupAndRestore(str(run_dir / "backup")),
+        keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
+    ]
+    if train.early_stopping_patience:
+        callbacks.append(
+            keras.callbacks.EarlyStopping(
+                monitor=train.monitor,
+                mode=train.monitor_mode,
+                patience=train.early_stopping_patience,
+                restore_best_weights=False,  # the best checkpoint on disk is what later steps use
+            )
+        )
+    if train.lr_schedule == "plateau":
+        callbacks.append(
+            keras.callbacks.ReduceLROnPlateau(
+                monitor=train.monitor, mode=train.monitor_mode, factor=0.5, patience=1
+            )
+        )
+    if train.tensorboard:
+        callbacks.append(keras.callbacks.TensorBoard(str(run_dir / "logs"), write_graph=False))
+    return callbacks, progress
