@@ -72,7 +72,9 @@ def main(argv: list[str] | None = None) -> int:
 
     bench = BENCHMARKS[args.task]
     task = get_task(args.task)
-    cfg = load_config(task.config_class, ROOT / bench.config, ["data.source=files", *args.overrides])
+    cfg = load_config(
+        task.config_class, ROOT / bench.config, ["data.source=files", *args.overrides]
+    )
     started = time.perf_counter()
     run_dir = runner.train(task, cfg)
     validation = runner.evaluate(task, run_dir, "validation")
@@ -111,8 +113,10 @@ def main(argv: list[str] | None = None) -> int:
     out = RESULTS / f"{args.task}.json"
     out.write_text(json.dumps(result, indent=2) + "\n")
     verdict = "meets" if met else "does not meet"
-    print(f"{args.task}: test {bench.metric} = {value:.4f} ({verdict} goal {bench.goal}); "
-          f"{total / 60:.1f} min; wrote {out.relative_to(ROOT)}")
+    print(
+        f"{args.task}: test {bench.metric} = {value:.4f} ({verdict} goal {bench.goal}); "
+        f"{total / 60:.1f} min; wrote {out.relative_to(ROOT)}"
+    )
     return 0
 
 

@@ -51,28 +51,54 @@ def _network_reachable(host_port: tuple[str, int] = _TFDS_PROBE, timeout: float 
 def tfds_load(name: str, split: str, data_dir: str | None, **kwargs):
     """``tfds.load`` that fails in seconds, not minutes, when the data is not there.
 
-    It first loads with ``download=False``. If the dataset is not prepared it checks for a
-    network route before handing over to TFDS's download (which retries for ~200 s offline).
+    It loads with ``download=False`` first. If the dataset is not prepared it checks for a
+    network route before letting TFDS download (TFDS alone retries for ~200 s offline).
     """
     import tensorflow_datasets as tfds
 
-    builder = tfds.builder(name, data_dir=data_dir)
-    if not builder.is_prepared():
-        where = builder.data_dir
-        if not _network_reachable():
-            raise DataUnavailableError(
-                f"TFDS dataset '{name}' is not prepared in {where} and there is no network to "
-                f"download it: prepare it there (or set data.tfds_data_dir), or use "
-                f"--data files (DATA_ROOT={data_root()}) or --data sample"
-            )
-        builder.download_and_prepare()
-    return builder.as_dataset(split=split, **kwargs)
+    try:
+        return tfds.load(name, split=split, data_dir=data_dir, download=False, **kwargs)
+    except tfds.core.registered.DatasetNotFoundError as err:
+        first_line = str(err).strip().splitlines()[0]
+        raise DataUnavailableError(f"TFDS: {first_line}") from None
+    except AssertionError:  # "could not find data in <dir>": not prepared there
+        pass
+    where = data_dir or os.environ.get("TFDS_DATA_DIR", "~/tensorflow_datasets")
+    if not _network_reachable():
+        raise DataUnavailableError(
+            f"TFDS dataset '{name}' is not prepared in {where} and there is no network to "
+            f"download it: prepare it there (or set data.tfds_data_dir), or use "
+            f"--data files (DATA_ROOT={data_root()}) or --data sample"
+        )
+    return tfds.load(name, split=split, data_dir=data_dir, download=True, **kwargs)
 
 
-def carve_validation(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Deterministic (train_indices, validation_indices) from ``n`` training examples."""
+def carve_validation(
+    n: int, fraction: float, seed: int, groups: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Deterministic (train_indices, validation_indices) from ``n`` training examples.
+
+    With ``groups`` (e.g. the movie of each IMDB review, the source sentence of each
+    translation pair) whole groups go to validation, so no group is on both sides; groups are
+    taken in a seeded random order until ``fraction`` of the examples is reached.
+    """
     if not 0.0 < fraction < 1.0:
         raise ValueError(f"validation fraction must be in (0, 1), got {fraction}")
-    order = np.random.default_rng(seed).permutation(n)
-    n_val = max(1, int(round(n * fraction)))
-    return np.sort(order[n_val:]), np.sort(order[:n_val])
+    rng = np.random.default_rng(seed)
+    target = max(1, round(n * fraction))
+    if groups is None:
+        order = rng.permutation(n)
+        return np.sort(order[target:]), np.sort(order[:target])
+    groups = np.asarray(groups)
+    if len(groups) != n:
+        raise ValueError(f"groups has {len(groups)} entries for {n} examples")
+    unique, inverse, counts = np.unique(groups, return_inverse=True, return_counts=True)
+    chosen = np.zeros(len(unique), dtype=bool)
+    taken = 0
+    for group in rng.permutation(len(unique)):
+        if taken >= target:
+            break
+        chosen[group] = True
+        taken += counts[group]
+    in_validation = chosen[inverse]
+    return np.flatnonzero(~in_validation), np.flatnonzero(in_validation)

@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 
 _LABEL_WORDS = {"0": 0, "1": 1, "neg": 0, "pos": 1, "negative": 0, "positive": 1}
-_ACLIMDB_MEMBER = re.compile(r"(?:^|/)aclImdb/(train|test)/(pos|neg)/[^/]+\.txt$")
+_ACLIMDB_MEMBER = re.compile(r"(?:^|/)aclImdb/(train|test)/(pos|neg)/(\d+)_\d+\.txt$")
+_ACLIMDB_URLS = re.compile(r"(?:^|/)aclImdb/(train|test)/urls_(pos|neg)\.txt$")
 
 
 class TextFormatError(ValueError):
@@ -20,19 +21,19 @@ class TextFormatError(ValueError):
 
 @dataclass(frozen=True)
 class LabelledTexts:
-    """Texts with binary labels (1 = positive)."""
+    """Texts with binary labels (1 = positive) and, where known, a group per text (e.g. the
+    movie a review is about) so that validation can be carved without sharing groups."""
 
     texts: list[str]
     labels: np.ndarray  # int32, shape (n,)
+    groups: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.texts)
 
     def subset(self, indices: np.ndarray) -> LabelledTexts:
-        return LabelledTexts([self.texts[i] for i in indices], self.labels[indices])
-
-    def concat(self, other: LabelledTexts) -> LabelledTexts:
-        return LabelledTexts(self.texts + other.texts, np.concatenate([self.labels, other.labels]))
+        groups = None if self.groups is None else self.groups[indices]
+        return LabelledTexts([self.texts[i] for i in indices], self.labels[indices], groups)
 
 
 def read_aclimdb(path: str | Path, split: str) -> LabelledTexts:
@@ -40,19 +41,28 @@ def read_aclimdb(path: str | Path, split: str) -> LabelledTexts:
 
     ``path`` is the ``.tar.gz`` (read in place, not extracted), the ``aclImdb`` directory or
     a directory containing it. Only the labelled ``pos``/``neg`` reviews are read; files are
-    taken in sorted order so the result does not depend on the archive's order.
+    taken in sorted order so the result does not depend on the archive's order. Where the
+    ``urls_{pos,neg}.txt`` files are present, ``groups`` holds each review's movie URL (line
+    ``<id>`` of the file for review ``<id>_<rating>.txt``).
     """
     if split not in ("train", "test"):
         raise ValueError(f"aclImdb split must be 'train' or 'test', got {split!r}")
     path = Path(path)
-    items: list[tuple[str, str, bytes]] = []
+    items: list[tuple[str, str, int, bytes]] = []
+    urls: dict[str, list[str]] = {}
     if path.is_file():
         with tarfile.open(path, "r:*") as archive:
             for member in archive:
-                match = _ACLIMDB_MEMBER.search(member.name)
-                if member.isfile() and match and match.group(1) == split:
+                if not member.isfile():
+                    continue
+                review = _ACLIMDB_MEMBER.search(member.name)
+                listing = _ACLIMDB_URLS.search(member.name)
+                if review and review.group(1) == split:
                     data = archive.extractfile(member).read()
-                    items.append((member.name, match.group(2), data))
+                    items.append((member.name, review.group(2), int(review.group(3)), data))
+                elif listing and listing.group(1) == split:
+                    text = archive.extractfile(member).read().decode("utf-8")
+                    urls[listing.group(2)] = text.split()
     else:
         root = path / "aclImdb" if (path / "aclImdb").is_dir() else path
         for label in ("pos", "neg"):
@@ -60,13 +70,24 @@ def read_aclimdb(path: str | Path, split: str) -> LabelledTexts:
             if not folder.is_dir():
                 raise TextFormatError(f"{folder}: missing (expected an aclImdb tree at {root})")
             for file in folder.glob("*.txt"):
-                items.append((str(file), label, file.read_bytes()))
+                review = _ACLIMDB_MEMBER.search(file.as_posix())
+                if review:
+                    items.append((str(file), label, int(review.group(3)), file.read_bytes()))
+            listing = root / split / f"urls_{label}.txt"
+            if listing.is_file():
+                urls[label] = listing.read_text(encoding="utf-8").split()
     if not items:
         raise TextFormatError(f"{path}: no aclImdb/{split}/{{pos,neg}}/*.txt reviews found")
     items.sort(key=lambda item: item[0])
-    texts = [data.decode("utf-8") for _, _, data in items]
-    labels = np.array([1 if label == "pos" else 0 for _, label, _ in items], dtype=np.int32)
-    return LabelledTexts(texts, labels)
+    texts = [data.decode("utf-8") for *_, data in items]
+    labels = np.array([1 if label == "pos" else 0 for _, label, _, _ in items], dtype=np.int32)
+    groups = None
+    if {"pos", "neg"} <= urls.keys():
+        try:
+            groups = np.array([urls[label][number] for _, label, number, _ in items])
+        except IndexError:
+            raise TextFormatError(f"{path}: urls_*.txt lists fewer reviews than {split}/") from None
+    return LabelledTexts(texts, labels, groups)
 
 
 def read_labelled_lines(path: str | Path) -> LabelledTexts:
@@ -91,8 +112,7 @@ def read_labelled_lines(path: str | Path) -> LabelledTexts:
         key = label.strip().lower()
         if key not in _LABEL_WORDS:
             raise TextFormatError(
-                f"{path}:{number}: label {label.strip()!r} is not one of "
-                f"{', '.join(_LABEL_WORDS)}"
+                f"{path}:{number}: label {label.strip()!r} is not one of {', '.join(_LABEL_WORDS)}"
             )
         texts.append(text.strip())
         labels.append(_LABEL_WORDS[key])

@@ -107,6 +107,7 @@ def text_classification_dataset(
     if shuffle_seed is not None:
         ds = ds.shuffle(len(texts), seed=shuffle_seed, reshuffle_each_iteration=True)
     if bucket_by_length:
+
         def to_padded(t, y):
             ids = texts_to_ids(t, vectorizer, max_length, keep)
             return ids.to_tensor(), ids.row_lengths(), y

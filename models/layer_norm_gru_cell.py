@@ -53,8 +53,12 @@ class LayerNormGRUCell(keras.layers.Layer):
             name="recurrent_kernel",
         )
         self.bias = self.add_weight(shape=(3 * units,), initializer="zeros", name="bias")
-        self.input_gamma = self.add_weight(shape=(3 * units,), initializer="ones", name="input_gamma")
-        self.input_beta = self.add_weight(shape=(3 * units,), initializer="zeros", name="input_beta")
+        self.input_gamma = self.add_weight(
+            shape=(3 * units,), initializer="ones", name="input_gamma"
+        )
+        self.input_beta = self.add_weight(
+            shape=(3 * units,), initializer="zeros", name="input_beta"
+        )
         self.recurrent_gamma = self.add_weight(
             shape=(3 * units,), initializer="ones", name="recurrent_gamma"
         )

@@ -63,8 +63,12 @@ class LayerNormLSTMCell(keras.layers.Layer):
             name="recurrent_kernel",
         )
         self.bias = self.add_weight(shape=(4 * units,), initializer=bias_initializer, name="bias")
-        self.input_gamma = self.add_weight(shape=(4 * units,), initializer="ones", name="input_gamma")
-        self.input_beta = self.add_weight(shape=(4 * units,), initializer="zeros", name="input_beta")
+        self.input_gamma = self.add_weight(
+            shape=(4 * units,), initializer="ones", name="input_gamma"
+        )
+        self.input_beta = self.add_weight(
+            shape=(4 * units,), initializer="zeros", name="input_beta"
+        )
         self.recurrent_gamma = self.add_weight(
             shape=(4 * units,), initializer="ones", name="recurrent_gamma"
         )

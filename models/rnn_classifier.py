@@ -6,6 +6,7 @@ import keras
 
 from models.rnn_stack import RNNStack
 from models.sequence_pooling import SequencePooling
+from models.token_dropout import TokenDropout
 
 
 @keras.saving.register_keras_serializable(package="rnn_pipelines")
@@ -19,6 +20,7 @@ class RNNClassifier(keras.Model):
 
     Args:
         vocabulary_size: number of token ids, padding and OOV included.
+        token_dropout: probability of replacing a token by the OOV id (id 1) in training.
         embedding_dim: embedding width.
         embedding_dropout: channel dropout on the embeddings (whole dimensions per text).
         cell, units, num_layers, bidirectional, merge_mode, dropout, recurrent_dropout,
@@ -33,6 +35,7 @@ class RNNClassifier(keras.Model):
         vocabulary_size: int,
         embedding_dim: int = 128,
         embedding_dropout: float = 0.0,
+        token_dropout: float = 0.0,
         cell: str = "lstm",
         units: int = 64,
         num_layers: int = 1,
@@ -47,6 +50,7 @@ class RNNClassifier(keras.Model):
         **kwargs,
     ):
         # === Layers ===
+        self.token_dropout = TokenDropout(token_dropout, name="token_dropout")
         self.token_embedding = keras.layers.Embedding(
             vocabulary_size, embedding_dim, mask_zero=True, name="token_embedding"
         )
@@ -76,7 +80,7 @@ class RNNClassifier(keras.Model):
 
         # === Functional Model ===
         token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
-        x = self.token_embedding(token_ids)
+        x = self.token_embedding(self.token_dropout(token_ids))
         x = self.embedding_dropout(x)
         x = self.encoder(x)
         if self.pooler is not None:
@@ -89,6 +93,7 @@ class RNNClassifier(keras.Model):
         self.vocabulary_size = vocabulary_size
         self.embedding_dim = embedding_dim
         self.embedding_dropout_rate = embedding_dropout
+        self.token_dropout_rate = token_dropout
         self.cell = cell
         self.units = units
         self.num_layers = num_layers
@@ -108,6 +113,7 @@ class RNNClassifier(keras.Model):
             "vocabulary_size": self.vocabulary_size,
             "embedding_dim": self.embedding_dim,
             "embedding_dropout": self.embedding_dropout_rate,
+            "token_dropout": self.token_dropout_rate,
             "cell": self.cell,
             "units": self.units,
             "num_layers": self.num_layers,

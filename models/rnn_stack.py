@@ -88,6 +88,15 @@ class RNNStack(keras.layers.Layer):
             len(state_size) if isinstance(state_size, list | tuple) else 1
         )
 
+    def build(self, input_shape):
+        shape = tuple(input_shape)
+        for index, layer in enumerate(self.rnn_layers):
+            if index > 0:
+                self.dropout_layers[index - 1].build(shape)
+            layer.build(shape)
+            output_shape = layer.compute_output_shape(shape)
+            shape = tuple(output_shape[0] if self.return_state else output_shape)
+
     def call(self, inputs, mask=None, training=None):
         x = inputs
         states = []

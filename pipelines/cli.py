@@ -49,8 +49,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     head = [a for a in argv if not a.startswith("-")][:2]
     if len(head) == 2 and head[0] in VERBS and head[1] not in TASKS:
-        print(f"error: unknown task {head[1]!r} (known tasks: {', '.join(sorted(TASKS))})",
-              file=sys.stderr)
+        print(
+            f"error: unknown task {head[1]!r} (known tasks: {', '.join(sorted(TASKS))})",
+            file=sys.stderr,
+        )
         return 2
     task = get_task(head[1]) if len(head) == 2 and head[0] in VERBS else None
     args = _parser(task).parse_args(argv)

@@ -209,9 +209,7 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     return data
 
 
-def load_config(
-    cls: type[T], path: str | Path | None, overrides: Sequence[str] = ()
-) -> T:
+def load_config(cls: type[T], path: str | Path | None, overrides: Sequence[str] = ()) -> T:
     """Loads ``cls`` from a YAML file (or defaults when ``path`` is None) plus overrides."""
     data = read_yaml(path) if path is not None else {}
     data = apply_overrides(data, overrides)

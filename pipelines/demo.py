@@ -30,8 +30,10 @@ def main() -> int:
     print("\n=== demo summary (bundled samples; see benchmarks/ for the real datasets) ===")
     for name, run_dir, metrics, exported, seconds in rows:
         scores = [f"{k} {v:.4f}" for k, v in metrics.items() if isinstance(v, float)][:4]
-        print(f"{name:12s} {seconds:5.0f} s   test ({metrics['examples']} examples): "
-              + ", ".join(scores))
+        print(
+            f"{name:12s} {seconds:5.0f} s   test ({metrics['examples']} examples): "
+            + ", ".join(scores)
+        )
         print(f"{'':12s} run dir   {run_dir}")
         print(f"{'':12s} serving   {exported['inputs']} -> {exported['outputs']}")
     return 0

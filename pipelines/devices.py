@@ -21,13 +21,20 @@ def configure(train: TrainConfig):
     if train.strategy == "default":
         return contextlib.nullcontext(), 1
     if not tf.config.list_physical_devices("GPU"):
+        wanted = train.mirrored_cpu_devices
         cpu = tf.config.list_physical_devices("CPU")[0]
-        if len(tf.config.list_logical_devices("CPU")) < train.mirrored_cpu_devices:
+        # Fails with RuntimeError once TensorFlow has started in this process; checked below.
+        with contextlib.suppress(RuntimeError):
             tf.config.set_logical_device_configuration(
-                cpu, [tf.config.LogicalDeviceConfiguration()] * train.mirrored_cpu_devices
+                cpu, [tf.config.LogicalDeviceConfiguration()] * wanted
             )
         devices = [d.name for d in tf.config.list_logical_devices("CPU")]
-        strategy = tf.distribute.MirroredStrategy(devices[: train.mirrored_cpu_devices])
+        if len(devices) < wanted:
+            raise ValueError(
+                f"train.strategy: mirrored needs {wanted} logical CPU devices but TensorFlow "
+                f"already started with {len(devices)}; run training in a fresh process"
+            )
+        strategy = tf.distribute.MirroredStrategy(devices[:wanted])
     else:
         strategy = tf.distribute.MirroredStrategy()
     return strategy.scope(), strategy.num_replicas_in_sync

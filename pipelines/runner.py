@@ -60,8 +60,8 @@ def train(task: Task, cfg: Any, run_dir: Path | None = None) -> Path:
     run_dir.mkdir(parents=True, exist_ok=True)
     save_config(cfg, run_dir / CONFIG_FILE)
     _say(task, f"run directory {run_dir}")
+    scope, replicas = devices.configure(cfg.train)  # before anything starts TensorFlow
     keras.utils.set_random_seed(cfg.seed)
-    scope, replicas = devices.configure(cfg.train)
 
     prepared = task.prepare(cfg)
     save_info(task, prepared.info, run_dir)
@@ -74,7 +74,8 @@ def train(task: Task, cfg: Any, run_dir: Path | None = None) -> Path:
     with scope:
         model = task.build_model(cfg, prepared.info)
         model.compile(
-            optimizer=make_optimizer(cfg.train, epoch_steps), **task.compile_args(cfg, prepared.info)
+            optimizer=make_optimizer(cfg.train, epoch_steps),
+            **task.compile_args(cfg, prepared.info),
         )
     _say(task, f"model: {model.count_params():,} parameters, {replicas} replica(s)")
     task_callbacks = task.callbacks(cfg, prepared.info, prepared)
@@ -112,7 +113,10 @@ def train(task: Task, cfg: Any, run_dir: Path | None = None) -> Path:
         "history": history.history,
     }
     write_json(run_dir / "train_summary.json", summary)
-    _say(task, f"best {cfg.train.monitor} = {best} after {progress.epochs_run} epoch(s), {wall:.0f} s")
+    _say(
+        task,
+        f"best {cfg.train.monitor} = {best} after {progress.epochs_run} epoch(s), {wall:.0f} s",
+    )
     return run_dir
 
 

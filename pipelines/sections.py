@@ -39,6 +39,9 @@ class TrainConfig:
     weight_decay: float = param(0.0, min=0.0, doc="adamw only")
     lr_schedule: Literal["constant", "cosine", "plateau"] = param("constant")
     warmup_steps: int = param(0, min=0, doc="linear warm-up steps (cosine schedule)")
+    ema_momentum: float | None = param(
+        None, min=0.0, max=0.99999, doc="average weights (Polyak); validated/saved averaged"
+    )
     clipnorm: float | None = param(1.0, min=0.0, doc="clip by global gradient norm; null = off")
     monitor: str = param("val_loss", doc="metric that picks the best checkpoint")
     monitor_mode: Literal["min", "max"] = param("min")

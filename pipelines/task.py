@@ -60,7 +60,8 @@ class Task(abc.ABC):
         """Writes a SavedModel with plain string/number signatures; returns an example call."""
 
     def add_predict_arguments(self, parser: argparse.ArgumentParser) -> None:
-        """Extra ``predict`` options for this task."""
+        """Extra ``predict`` options for this task (none by default)."""
+        return None
 
     @abc.abstractmethod
     def predict(

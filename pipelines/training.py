@@ -33,6 +33,8 @@ def make_optimizer(train: TrainConfig, epoch_steps: int) -> keras.optimizers.Opt
     kwargs: dict[str, Any] = {"learning_rate": learning_rate}
     if train.clipnorm:
         kwargs["global_clipnorm"] = train.clipnorm
+    if train.ema_momentum is not None:
+        kwargs.update(use_ema=True, ema_momentum=train.ema_momentum)
     if train.optimizer == "adam":
         return keras.optimizers.Adam(**kwargs)
     if train.optimizer == "adamw":
@@ -63,6 +65,9 @@ def make_callbacks(
                 vanish_threshold=train.grad_vanish_threshold,
             )
         )
+    if train.ema_momentum is not None:
+        # Validation and the checkpoint below see the averaged weights.
+        callbacks.append(keras.callbacks.SwapEMAWeights(swap_on_epoch=True))
     (run_dir / BEST_CHECKPOINT).parent.mkdir(parents=True, exist_ok=True)
     callbacks += [
         keras.callbacks.ModelCheckpoint(

@@ -68,8 +68,9 @@ class GradientNormMonitor(keras.callbacks.Callback):
             loss = self.model.compute_loss(x=x, y=y, y_pred=y_pred, training=True)
         grads = tape.gradient(loss, variables)
         return [
-            tf.zeros(()) if g is None else tf.reduce_sum(tf.square(tf.cast(
-                tf.convert_to_tensor(g), tf.float32)))
+            tf.zeros(())
+            if g is None
+            else tf.reduce_sum(tf.square(tf.cast(tf.convert_to_tensor(g), tf.float32)))
             for g in grads
         ]
 
@@ -102,7 +103,9 @@ class GradientNormMonitor(keras.callbacks.Callback):
                 f"{self.explode_threshold:g} (train.grad_explode_threshold): gradients are "
                 f"exploding; lower train.learning_rate or train.clipnorm",
             )
-        small = [name for name, v in norms.items() if name != "global" and v < self.vanish_threshold]
+        small = [
+            name for name, v in norms.items() if name != "global" and v < self.vanish_threshold
+        ]
         if small:
             self._warn_once(
                 "vanish",

@@ -1,0 +1,106 @@
+"""The shared stack: every cell type, masking in both directions, residual, round trip."""
+
+import keras
+import numpy as np
+import pytest
+
+from models.recurrent import CELL_CLASSES
+from models.rnn_stack import RNNStack
+
+CELLS = list(CELL_CLASSES)
+
+
+def _embedded(tokens, dim=6, seed=0):
+    """A masking embedding model so masks reach the stack exactly as in the pipelines."""
+    keras.utils.set_random_seed(seed)
+    return keras.layers.Embedding(20, dim, mask_zero=True)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_padding_does_not_change_outputs(cell, bidirectional):
+    embedding = _embedded(None)
+    stack = RNNStack(
+        cell=cell, units=5, num_layers=2, bidirectional=bidirectional, return_sequences=True
+    )
+    padded = np.array([[3, 4, 5, 0, 0, 0], [7, 8, 9, 10, 11, 12]])
+    out_padded = keras.ops.convert_to_numpy(stack(embedding(padded)))
+    for row, length in ((0, 3), (1, 6)):
+        alone = padded[row : row + 1, :length]
+        out_alone = keras.ops.convert_to_numpy(stack(embedding(alone)))
+        np.testing.assert_allclose(out_padded[row, :length], out_alone[0], atol=1e-5)
+    # Padded steps do not leak into the final output either.
+    last = RNNStack(cell=cell, units=5, bidirectional=bidirectional, return_sequences=False)
+    final_padded = keras.ops.convert_to_numpy(last(embedding(padded[:1])))
+    final_alone = keras.ops.convert_to_numpy(last(embedding(padded[:1, :3])))
+    np.testing.assert_allclose(final_padded, final_alone, atol=1e-5)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_builds_every_cell_type_with_shapes(cell):
+    x = np.random.default_rng(0).normal(size=(2, 7, 3)).astype("float32")
+    stack = RNNStack(
+        cell=cell, units=4, num_layers=3, bidirectional=True, dropout=0.2, residual=True
+    )
+    assert stack(x, training=True).shape == (2, 7, 8)
+    seq_false = RNNStack(cell=cell, units=4, return_sequences=False)
+    assert seq_false(x).shape == (2, 4)
+
+
+def test_merge_modes_and_states():
+    x = np.ones((2, 5, 3), "float32")
+    assert RNNStack(units=4, bidirectional=True, merge_mode="sum")(x).shape == (2, 5, 4)
+    out, *states = RNNStack(
+        cell="lstm", units=4, num_layers=2, bidirectional=True, return_state=True
+    )(x)
+    assert out.shape == (2, 5, 8)
+    assert len(states) == 2 * 2 * 2  # layers × directions × (h, c)
+    out, *states = RNNStack(cell="ln_gru", units=4, return_state=True, return_sequences=False)(x)
+    assert out.shape == (2, 4) and len(states) == 1
+    np.testing.assert_allclose(out, states[0])
+
+
+def test_residual_adds_layer_input():
+    x = np.random.default_rng(1).normal(size=(1, 4, 6)).astype("float32")
+    keras.utils.set_random_seed(3)
+    plain = RNNStack(cell="gru", units=6, num_layers=2, residual=False)
+    keras.utils.set_random_seed(3)
+    residual = RNNStack(cell="gru", units=6, num_layers=2, residual=True)
+    plain(x), residual(x)
+    residual.set_weights(plain.get_weights())
+    first = keras.ops.convert_to_numpy(plain.rnn_layers[0](x))
+    np.testing.assert_allclose(residual(x), plain(x) + first, atol=1e-5)
+
+
+def test_recurrent_dropout_only_for_builtin_cells():
+    RNNStack(cell="lstm", recurrent_dropout=0.1)
+    with pytest.raises(ValueError, match="recurrent_dropout is supported by the built-in cells"):
+        RNNStack(cell="ln_lstm", recurrent_dropout=0.1)
+
+
+def test_unknown_cell_lists_known():
+    with pytest.raises(ValueError, match=r"unknown cell 'xlstm' \(known: rnn, lstm, gru"):
+        RNNStack(cell="xlstm")
+
+
+def test_cell_class_is_a_parameter():
+    stack = RNNStack(cell=keras.layers.GRUCell, units=3)
+    assert stack.get_config()["cell"] == "gru"
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_keras_round_trip_identical_outputs(cell, tmp_path):
+    inputs = keras.Input((None,), dtype="int32")
+    x = keras.layers.Embedding(30, 6, mask_zero=True)(inputs)
+    x = RNNStack(
+        cell=cell, units=4, num_layers=2, bidirectional=True, residual=True, return_sequences=False
+    )(x)
+    model = keras.Model(inputs, keras.layers.Dense(1)(x))
+    tokens = np.array([[1, 2, 3, 0], [4, 5, 6, 7]])
+    path = tmp_path / "m.keras"
+    model.save(path)
+    restored = keras.saving.load_model(path)
+    np.testing.assert_array_equal(
+        restored.predict(tokens, verbose=0), model.predict(tokens, verbose=0)
+    )
+    assert restored.layers[2].get_config() == model.layers[2].get_config()

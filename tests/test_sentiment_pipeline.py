@@ -1,0 +1,205 @@
+"""Sentiment end to end on the tiny config: train → evaluate → export → serve, CLI, TFDS."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+from pipelines import get_task, runner
+from pipelines.config import load_config
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY = ROOT / "configs" / "sentiment_tiny.yaml"
+
+
+def _cli(*args, stdin=None, env=None):
+    return subprocess.run(
+        [sys.executable, "-m", "pipelines", *args],
+        cwd=ROOT,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})},
+    )
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """One tiny training run shared by the tests below (train, evaluate, export)."""
+    task = get_task("sentiment")
+    run_dir = tmp_path_factory.mktemp("runs") / "sentiment" / "tiny"
+    cfg = load_config(task.config_class, TINY)
+    runner.train(task, cfg, run_dir)
+    metrics = runner.evaluate(task, run_dir, "test")
+    exported = runner.export(task, run_dir)
+    return task, run_dir, metrics, exported
+
+
+def test_run_directory_contents(trained):
+    _, run_dir, _, _ = trained
+    for name in [
+        "config.yaml",
+        "info.json",
+        "checkpoints/best.keras",
+        "history.csv",
+        "grad_norms.csv",
+        "train_summary.json",
+        "metrics.json",
+        "saved_model",
+    ]:
+        assert (run_dir / name).exists(), name
+    assert list((run_dir / "logs").rglob("events.out.tfevents*"))
+    history = (run_dir / "history.csv").read_text().splitlines()
+    assert len(history) == 3  # header + 2 epochs
+    summary = json.loads((run_dir / "train_summary.json").read_text())
+    assert summary["epochs_run"] == 2 and summary["examples_per_second"] > 0
+    info = json.loads((run_dir / "info.json").read_text())
+    assert info["vocabulary"][:2] == ["", "[UNK]"] and info["train_examples"] == 256
+
+
+def test_metrics_json(trained):
+    _, run_dir, metrics, _ = trained
+    saved = json.loads((run_dir / "metrics.json").read_text())
+    assert saved["split"] == "test" and saved["examples"] == 400
+    for key in ["accuracy", "precision", "recall", "f1", "auc", "log_loss"]:
+        assert 0.0 <= saved[key] <= (1.0 if key != "log_loss" else 10.0)
+    assert saved["accuracy"] == metrics["accuracy"]
+
+
+def test_export_round_trip_matches_keras_model(trained):
+    task, run_dir, _, exported = trained
+    served = tf.saved_model.load(str(exported["path"])).signatures["serving_default"]
+    texts = ["a great movie", "", "the worst service ever , avoid !"]
+    out = served(text=tf.constant(texts))
+    assert set(out) == {"probability", "label"}
+    probability = out["probability"].numpy()
+    assert probability.shape == (3,) and np.all((probability >= 0) & (probability <= 1))
+    labels = [x.decode() for x in out["label"].numpy()]
+    assert labels == ["positive" if p >= 0.5 else "negative" for p in probability]
+
+    cfg, info = runner.load_run(task, run_dir)
+    model = runner.load_best_model(run_dir)
+    serve, _ = task.serving_function(model, cfg, info)
+    np.testing.assert_allclose(serve(tf.constant(texts))["probability"], probability, atol=1e-6)
+
+
+def test_saved_model_cli_run(trained):
+    _, _, _, exported = trained
+    cli = Path(sys.executable).parent / "saved_model_cli"
+    result = subprocess.run(
+        [
+            str(cli),
+            "run",
+            "--dir",
+            str(exported["path"]),
+            "--tag_set",
+            "serve",
+            "--signature_def",
+            "serving_default",
+            "--input_exprs",
+            'text=["a great movie", ""]',
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    out = result.stdout
+    assert "Result for output key label:" in out and "Result for output key probability:" in out
+    label_line = out.split("Result for output key label:")[1].strip().splitlines()[0]
+    assert label_line.count("b'positive'") + label_line.count("b'negative'") == 2
+    expected = np.array(exported["outputs"]["probability"])
+    prob_text = out.split("Result for output key probability:")[1].strip().splitlines()[0]
+    printed = np.array([float(v) for v in prob_text.strip("[]").split()])
+    np.testing.assert_allclose(printed, expected, atol=1e-5)
+
+
+def test_predict_cli_prints_json_lines(trained):
+    _, run_dir, _, _ = trained
+    result = _cli("predict", "sentiment", "--run-dir", str(run_dir), stdin="a great movie\nawful\n")
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = [json.loads(line) for line in result.stdout.strip().splitlines()]
+    assert [r["text"] for r in lines] == ["a great movie", "awful"]
+    assert all(r["label"] in ("positive", "negative") and 0 <= r["probability"] <= 1 for r in lines)
+
+
+def test_cli_errors_are_one_line():
+    unknown = _cli("train", "poetry")
+    assert unknown.returncode == 2
+    assert "unknown task 'poetry' (known tasks: sentiment" in unknown.stderr
+    bad = _cli("train", "sentiment", "--config", str(TINY), "--set", "train.epochs=zero")
+    assert bad.returncode == 1
+    assert bad.stderr.strip().splitlines()[-1] == (
+        f"error: {TINY}: train.epochs: expected an integer, got 'zero'"
+    )
+    assert "Traceback" not in bad.stderr
+    missing = _cli("evaluate", "sentiment", env={"RUNS_DIR": "/nonexistent/runs"})
+    assert missing.returncode == 1 and "no runs of 'sentiment'" in missing.stderr
+
+
+def test_offline_tfds_cli_fails_fast(tmp_path):
+    result = _cli(
+        "train",
+        "sentiment",
+        "--config",
+        str(TINY),
+        "--data",
+        "tfds",
+        "--set",
+        f"data.tfds_data_dir={tmp_path}",
+        env={"RUNS_DIR": str(tmp_path / "runs")},
+    )
+    assert result.returncode == 1
+    assert "is not prepared in" in result.stderr and "--data sample" in result.stderr
+
+
+def test_train_inside_tfds_mock_data(tmp_path):
+    task = get_task("sentiment")
+    cfg = load_config(task.config_class, TINY, ["data.source=tfds", "train.epochs=1"])
+    with tfds.testing.mock_data(num_examples=40):
+        run_dir = runner.train(task, cfg, tmp_path / "run")
+        metrics = runner.evaluate(task, run_dir, "test")
+    assert metrics["examples"] == 40
+
+
+def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
+    result = _cli(
+        "train",
+        "sentiment",
+        "--config",
+        str(TINY),
+        "--set",
+        "train.strategy=mirrored",
+        "--set",
+        "train.epochs=1",
+        env={"RUNS_DIR": str(tmp_path)},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "2 replica(s)" in result.stderr
+    assert list(tmp_path.glob("sentiment/*/checkpoints/best.keras"))
+
+
+def test_mixed_precision_trains(tmp_path):
+    task = get_task("sentiment")
+    cfg = load_config(
+        task.config_class,
+        TINY,
+        ["train.mixed_precision=true", "train.epochs=1", "model.rnn.cell=ln_gru"],
+    )
+    try:
+        run_dir = runner.train(task, cfg, tmp_path / "run")
+        model = runner.load_best_model(run_dir)
+        assert model.get_layer("encoder").compute_dtype == "float16"
+        assert model.output.dtype == "float32"
+    finally:
+        import keras
+
+        keras.mixed_precision.set_global_policy("float32")
