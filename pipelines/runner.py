@@ -134,6 +134,9 @@ def evaluate(task: Task, run_dir: Path, split: str = "test") -> dict[str, Any]:
         **metrics,
         "seconds": round(time.perf_counter() - started, 2),
     }
+    reports = task.write_reports(model, cfg, info, split, run_dir)
+    if reports:
+        record["reports"] = [str(Path(p).relative_to(run_dir)) for p in reports]
     name = "metrics.json" if split == "test" else f"metrics_{split}.json"
     write_json(run_dir / name, record)
     _say(task, f"{split}: " + ", ".join(f"{k}={v}" for k, v in metrics.items() if _scalar(v)))

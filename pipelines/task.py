@@ -55,6 +55,13 @@ class Task(abc.ABC):
     def evaluate(self, model: keras.Model, cfg: Any, info: Any, split: str) -> dict[str, Any]:
         """Metrics on ``split`` (``test`` or ``validation``); must include ``examples``."""
 
+    def write_reports(
+        self, model: keras.Model, cfg: Any, info: Any, split: str, run_dir: Path
+    ) -> list[Path]:
+        """Optional files written into the run directory after ``evaluate`` (plots, prediction
+        dumps); returns their paths, listed under ``reports`` in the metrics file."""
+        return []
+
     @abc.abstractmethod
     def export(self, model: keras.Model, cfg: Any, info: Any, path: Path) -> dict[str, Any]:
         """Writes a SavedModel with plain string/number signatures; returns an example call."""

@@ -134,7 +134,7 @@ def test_predict_cli_prints_json_lines(trained):
 def test_cli_errors_are_one_line():
     unknown = _cli("train", "poetry")
     assert unknown.returncode == 2
-    assert "unknown task 'poetry' (known tasks: sentiment" in unknown.stderr
+    assert "(known tasks: charlm, forecasting, ner, sentiment, translation)" in unknown.stderr
     bad = _cli("train", "sentiment", "--config", str(TINY), "--set", "train.epochs=zero")
     assert bad.returncode == 1
     assert bad.stderr.strip().splitlines()[-1] == (
@@ -203,3 +203,29 @@ def test_mixed_precision_trains(tmp_path):
         import keras
 
         keras.mixed_precision.set_global_policy("float32")
+
+
+def test_resume_after_interruption(tmp_path, monkeypatch):
+    import keras
+
+    task = get_task("sentiment")
+    cfg = load_config(task.config_class, TINY, ["train.epochs=3"])
+    run_dir = tmp_path / "run"
+
+    class Interrupt(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch == 1:
+                raise KeyboardInterrupt
+
+    monkeypatch.setattr(task, "callbacks", lambda *args: [Interrupt()])
+    with pytest.raises(KeyboardInterrupt):
+        runner.train(task, cfg, run_dir)
+    assert (run_dir / "backup").exists()
+
+    monkeypatch.setattr(task, "callbacks", lambda *args: [])
+    runner.train(task, cfg, run_dir)
+    epochs = [line.split(",")[0] for line in (run_dir / "history.csv").read_text().splitlines()]
+    assert epochs[0] == "epoch" and [e for e in epochs if e != "epoch"] == ["0", "1", "2"]
+    summary = json.loads((run_dir / "train_summary.json").read_text())
+    assert summary["epochs_run"] == 2  # epochs 1 and 2; epoch 0 was restored, not rerun
+    assert not (run_dir / "backup").exists()

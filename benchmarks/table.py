@@ -1,0 +1,65 @@
+"""The README results table, generated from ``benchmarks/results/*.json``.
+
+``python -m benchmarks.table --write`` rewrites the block between the README markers; a test
+checks that the README matches the result files, so no figure is ever typed in by hand.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+README = ROOT / "README.md"
+START, END = "<!-- results:start -->", "<!-- results:end -->"
+
+
+def _format(value: float) -> str:
+    return f"{value:.4f}" if abs(value) < 10 else f"{value:.2f}"
+
+
+def table(results_dir: Path = RESULTS) -> str:
+    """Markdown table, one row per result file (sorted by task)."""
+    lines = [
+        "| task | dataset | split | metric | value | goal | met | train time | commit |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for path in sorted(results_dir.glob("*.json")):
+        r = json.loads(path.read_text())
+        comparison = ">=" if r["higher_is_better"] else "<="
+        met = r["value"] >= r["goal"] if r["higher_is_better"] else r["value"] <= r["goal"]
+        dataset = r["dataset"].split(",")[0]
+        lines.append(
+            f"| {r['task']} | {dataset} | {r['split']} | {r['metric']} | {_format(r['value'])} "
+            f"| {comparison} {r['goal']} | {'yes' if met else 'no'} "
+            f"| {r['train_seconds'] / 60:.1f} min | `{r['commit'][:12]}` |"
+        )
+    if len(lines) == 2:
+        lines.append("| (no benchmark has been run yet) | | | | | | | | |")
+    return "\n".join(lines)
+
+
+def readme_block(text: str) -> str:
+    """The current results block of the README text."""
+    start, end = text.index(START) + len(START), text.index(END)
+    return text[start:end].strip()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.table")
+    parser.add_argument("--write", action="store_true", help="rewrite the README block")
+    args = parser.parse_args(argv)
+    generated = table()
+    if args.write:
+        text = README.read_text()
+        start, end = text.index(START) + len(START), text.index(END)
+        README.write_text(text[:start] + "\n" + generated + "\n" + text[end:])
+    print(generated)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
