@@ -1,0 +1,187 @@
+"""Character-level text: the TFDS-like 90/5/5 split, the character vocabulary and the two
+batchings of a character language model (random windows; consecutive windows per lane)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+UNKNOWN = "[UNK]"  # id 0: characters not seen in train (several characters, so never a real one)
+SPLITS = ("train", "validation", "test")
+
+
+class TextEncodingError(ValueError):
+    """A text file that is not UTF-8, reported as ``file:line: what is wrong``."""
+
+
+def read_text(path: str | Path) -> str:
+    """A whole UTF-8 text file; a decoding error names the file and line."""
+    path = Path(path)
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data[: err.start].count(b"\n") + 1
+        raise TextEncodingError(
+            f"{path}:{line}: not UTF-8 (byte 0x{data[err.start]:02x} at offset {err.start})"
+        ) from None
+
+
+def split_text(text: str) -> dict[str, str]:
+    """Train/validation/test by characters exactly as TFDS ``tiny_shakespeare`` does: the first
+    90% is train, the next half of the rest validation, the remainder test."""
+    cut = int(len(text) * 0.9)
+    train, rest = text[:cut], text[cut:]
+    cut = int(len(rest) * 0.5)
+    return {"train": train, "validation": rest[:cut], "test": rest[cut:]}
+
+
+@dataclass(frozen=True)
+class CharVocabulary:
+    """Characters by id; id 0 stands for every character not in the list."""
+
+    characters: tuple[str, ...]  # id 1, 2, ...
+
+    @classmethod
+    def from_text(cls, text: str) -> CharVocabulary:
+        return cls(tuple(sorted(set(text))))
+
+    @classmethod
+    def from_list(cls, vocabulary: list[str]) -> CharVocabulary:
+        """The inverse of :meth:`as_list` (the form saved in ``info.json``)."""
+        if not vocabulary or vocabulary[0] != UNKNOWN:
+            raise ValueError(f"vocabulary: must start with {UNKNOWN!r}")
+        return cls(tuple(vocabulary[1:]))
+
+    def as_list(self) -> list[str]:
+        return [UNKNOWN, *self.characters]
+
+    def __len__(self) -> int:
+        return len(self.characters) + 1
+
+    @property
+    def code_points(self) -> np.ndarray:
+        """Unicode code points of ids 1.. in increasing order (ids 1.. are sorted)."""
+        return np.array([ord(c) for c in self.characters], dtype=np.int32)
+
+    def encode(self, text: str) -> np.ndarray:
+        """Character ids (int32) of ``text``; unseen characters become 0."""
+        points = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32).astype(np.int64)
+        known = self.code_points
+        if len(known) == 0:
+            return np.zeros(len(points), dtype=np.int32)
+        index = np.clip(np.searchsorted(known, points), 0, len(known) - 1)
+        return np.where(known[index] == points, index + 1, 0).astype(np.int32)
+
+    def decode(self, ids: np.ndarray | list[int]) -> str:
+        """Text of ``ids``; id 0 (unknown) becomes U+FFFD."""
+        table = ["\ufffd", *self.characters]
+        return "".join(table[int(i)] for i in ids)
+
+
+def _no_autotune(ds: tf.data.Dataset) -> tf.data.Dataset:
+    # Autotune makes fit() return seconds late (see STACK.md); these pipelines are trivial.
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return ds.with_options(options)
+
+
+def random_windows(
+    ids: np.ndarray, window: int, batch_size: int, seed: int
+) -> tuple[tf.data.Dataset, int]:
+    """Teacher-forcing batches of windows at uniformly random offsets, new ones every pass.
+
+    One pass holds ``(len(ids) - 1) // window`` windows rounded down to whole batches, so an
+    epoch sees about as many characters as the text has. Returns (dataset, windows per pass).
+    """
+    count = (len(ids) - 1) // window // batch_size * batch_size
+    if count == 0:
+        raise ValueError(
+            f"data: {len(ids)} training characters are too few for one batch of "
+            f"{batch_size} windows of {window} (lower train.batch_size or data.window)"
+        )
+    table = tf.constant(ids, dtype=tf.int32)
+    last_start = len(ids) - window - 1
+
+    def window_at(value):
+        start = tf.cast(value % (last_start + 1), tf.int32)
+        chunk = table[start : start + window + 1]
+        return chunk[:-1], chunk[1:]
+
+    ds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).take(count)
+    ds = ds.map(window_at).batch(batch_size, drop_remainder=True).prefetch(2)
+    return _no_autotune(ds), count
+
+
+def lane_windows(
+    ids: np.ndarray, lanes: int, window: int, seed: int | None = None
+) -> tuple[tf.data.Dataset, int]:
+    """Truncated-BPTT batches: the text cut into ``lanes`` parallel lanes, batch ``k`` holding
+    the ``k``-th window of every lane, so row ``i`` of consecutive batches continues lane ``i``.
+
+    With ``seed`` the lanes start at a random offset in ``[0, window)`` on every pass, so window
+    boundaries move between epochs; every pass has the same number of batches. Returns
+    (dataset, batches per pass).
+    """
+    shift_room = window - 1 if seed is not None else 0
+    lane_length = (len(ids) - 1 - shift_room) // lanes // window * window
+    if lane_length == 0:
+        raise ValueError(
+            f"data: {len(ids)} training characters are too few for {lanes} lanes "
+            f"(train.batch_size) of one window of {window} (lower one of them)"
+        )
+    steps = lane_length // window
+    table = tf.constant(ids, dtype=tf.int32)
+    used = lanes * lane_length
+
+    def batches_from(shift):
+        def cut(offset):
+            chunk = tf.reshape(table[offset : offset + used], [lanes, steps, window])
+            return tf.transpose(chunk, [1, 0, 2])  # (steps, lanes, window)
+
+        return tf.data.Dataset.from_tensor_slices((cut(shift), cut(shift + 1)))
+
+    if seed is None:
+        ds = batches_from(tf.constant(0, tf.int32))
+    else:
+        shifts = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).take(1)
+        ds = shifts.flat_map(lambda v: batches_from(tf.cast(v % window, tf.int32)))
+        # flat_map hides the length; Keras warns about a dataset that "ran out" without it.
+        ds = ds.apply(tf.data.experimental.assert_cardinality(steps))
+    return _no_autotune(ds.prefetch(2)), steps
+
+
+def evaluation_lanes(ids: np.ndarray, lanes: int, window: int) -> tuple[tf.data.Dataset, int]:
+    """Consecutive windows per lane for scoring a stateful model on a whole split.
+
+    Windows of one split must all be the same length (the mean of Keras' validation loss
+    weights batches equally), so the window is shortened to divide the lane with less than
+    one character per window left over. Returns (dataset, characters scored).
+    """
+    lane_length = (len(ids) - 1) // lanes
+    if lane_length == 0:
+        raise ValueError(
+            f"data: {len(ids)} characters cannot fill {lanes} lanes (train.batch_size)"
+        )
+    steps = math.ceil(lane_length / window)
+    window = lane_length // steps
+    ds, _ = lane_windows(ids[: lanes * steps * window + 1], lanes, window)
+    return ds, lanes * steps * window
+
+
+def evaluation_windows(
+    ids: np.ndarray, window: int, batch_size: int
+) -> tuple[tf.data.Dataset, int]:
+    """Non-overlapping windows from the start, each scored from a zero state (how a model
+    trained on random windows reads). Returns (dataset, characters scored)."""
+    count = (len(ids) - 1) // window
+    if count == 0:
+        raise ValueError(f"data: {len(ids)} characters are shorter than one window ({window})")
+    x = ids[: count * window].reshape(count, window)
+    y = ids[1 : count * window + 1].reshape(count, window)
+    ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size)
+    return _no_autotune(ds), count * window

@@ -1,0 +1,314 @@
+"""Char LM end to end on the tiny config: truncated BPTT training, metrics, in-graph generation,
+SavedModel + saved_model_cli, predict CLI, TFDS, and the hidden-unit inspector."""
+
+import dataclasses
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+from data.char_text import CharVocabulary
+from models.char_lm import CharLanguageModel
+from pipelines import charlm_inspect, get_task, runner
+from pipelines.charlm import LaneStateKeeper, generation_function
+from pipelines.config import ConfigError, load_config
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY = ROOT / "configs" / "charlm_tiny.yaml"
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """One tiny stateful run (train → evaluate both splits → export) shared below."""
+    task = get_task("charlm")
+    run_dir = tmp_path_factory.mktemp("runs") / "charlm" / "tiny"
+    runner.train(task, load_config(task.config_class, TINY), run_dir)
+    metrics = {split: runner.evaluate(task, run_dir, split) for split in ("test", "validation")}
+    exported = runner.export(task, run_dir)
+    return task, run_dir, metrics, exported
+
+
+def _generate(run_dir, task):
+    _, info = runner.load_run(task, run_dir)
+    model = runner.load_best_model(run_dir)
+    vocabulary = CharVocabulary.from_list(info.vocabulary)
+    return model, vocabulary, tf.function(generation_function(model, vocabulary))
+
+
+def test_metrics_and_validation_protocol(trained):
+    _, run_dir, metrics, _ = trained
+    saved = json.loads((run_dir / "metrics.json").read_text())
+    assert saved["split"] == "test" and saved == metrics["test"]
+    assert saved["reports"] == ["sample.txt"] and "reports" not in metrics["validation"]
+    assert (run_dir / "sample.txt").read_text().startswith("ROMEO:")
+    for m in metrics.values():
+        nats = m["nats_per_char"]
+        assert 0 < nats < math.log(200)
+        assert m["bits_per_char"] == pytest.approx(nats / math.log(2))
+        assert m["perplexity"] == pytest.approx(math.exp(nats))
+        assert 0 <= m["accuracy"] <= 1
+    # max_eval_chars 600, 4 lanes: 149 per lane, 10 windows of 14 → 560 characters scored.
+    assert metrics["validation"]["examples"] == 560
+    # evaluate() reads validation exactly as fit() did (consecutive windows, state carried),
+    # so it reproduces the best epoch's val_loss, which picked the checkpoint.
+    summary = json.loads((run_dir / "train_summary.json").read_text())
+    assert summary["epochs_run"] == 2
+    best = min(summary["history"]["val_loss"])
+    assert metrics["validation"]["nats_per_char"] == pytest.approx(best, rel=1e-4)
+    info = json.loads((run_dir / "info.json").read_text())
+    assert info["vocabulary"][0] == "[UNK]" and info["train_characters"] == 1200
+
+
+def test_generation_is_greedy_consistent_with_the_full_model(trained):
+    task, run_dir, _, _ = trained
+    model, vocabulary, generate = _generate(run_dir, task)
+    prime = "ROMEO:"
+    out = generate(
+        tf.constant([prime, "Fi"]),
+        tf.constant(12),
+        tf.constant(0.0),
+        tf.constant(0),
+        tf.constant(0, tf.int64),
+    )
+    texts = [t.decode() for t in out["text"].numpy()]
+    generated = [g.decode() for g in out["generated"].numpy()]
+    assert texts[0].startswith(prime) and texts[1].startswith("Fi")
+    assert [len(g) for g in generated] == [12, 12]
+    # Greedy decoding: every generated character is the argmax of the full-sequence model
+    # (a fresh stateless copy) on the text before it, so the in-graph state carrying is right.
+    cfg, info = runner.load_run(task, run_dir)
+    windows = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, mode="windows"))
+    plain = task.build_model(windows, info)
+    plain.set_weights(model.get_weights())
+    for text, prompt in zip(texts, [prime, "Fi"], strict=True):
+        logits = keras.ops.convert_to_numpy(plain(vocabulary.encode(text)[None]))[0]
+        predicted = vocabulary.decode(logits[:, 1:].argmax(-1) + 1)  # unknown never chosen
+        assert text[len(prompt) :] == predicted[len(prompt) - 1 : -1]
+
+
+def test_sampling_seed_top_k_and_empty_prime(trained):
+    task, run_dir, _, _ = trained
+    _, vocabulary, generate = _generate(run_dir, task)
+
+    def run(prime, temperature, top_k, seed, length=25):
+        out = generate(
+            tf.constant([prime]),
+            tf.constant(length),
+            tf.constant(temperature),
+            tf.constant(top_k),
+            tf.constant(seed, tf.int64),
+        )
+        return out["generated"].numpy()[0].decode()
+
+    first = run("ROMEO:", 1.0, 0, 5)
+    assert run("ROMEO:", 1.0, 0, 5) == first and len(first) == 25
+    assert {run("ROMEO:", 1.5, 0, seed) for seed in range(4)} != {first}
+    assert run("ROMEO:", 1.0, 1, 9) == run("ROMEO:", 0.0, 0, 0)  # top-1 is greedy
+    assert set(run("", 1.0, 0, 3)) <= set(vocabulary.characters)  # never the unknown id
+    assert run("x", 1.0, 0, 1, length=0) == ""
+
+
+def test_saved_model_cli_run_generate(trained):
+    _, _, _, exported = trained
+    assert exported["outputs"]["text"][0].decode().startswith("ROMEO:")
+    result = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "saved_model_cli"),
+            "run",
+            "--dir",
+            str(exported["path"]),
+            "--tag_set",
+            "serve",
+            "--signature_def",
+            "generate",
+            "--input_exprs",
+            'prime=["ROMEO:", "JULIET:"];length=15;temperature=0.8',
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=ENV,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    out = result.stdout
+    line = out.split("Result for output key text:")[1].strip().splitlines()[0]
+    assert line.startswith("[b'ROMEO:") and "b'JULIET:" in line
+    reloaded = tf.saved_model.load(str(exported["path"]))
+    assert {"generate", "sample", "serving_default"} <= set(reloaded.signatures)
+    sample = reloaded.signatures["sample"]
+    args = dict(
+        prime=tf.constant(["ROMEO:"]),
+        length=tf.constant(20),
+        temperature=tf.constant(0.9),
+        top_k=tf.constant(0),
+        seed=tf.constant(4, tf.int64),
+    )
+    assert sample(**args)["text"].numpy()[0] == sample(**args)["text"].numpy()[0]
+    assert len(sample(**args)["generated"].numpy()[0].decode()) == 20
+
+
+def test_predict_cli_prime_length_temperature(trained):
+    task, run_dir, _, _ = trained
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pipelines",
+            "predict",
+            "charlm",
+            "--run-dir",
+            str(run_dir),
+            "--prime",
+            "ROMEO:",
+            "--length",
+            "30",
+            "--temperature",
+            "0.8",
+            "--seed",
+            "3",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=ENV,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    record = json.loads(result.stdout.strip().splitlines()[-1])
+    assert record["prime"] == "ROMEO:" and len(record["generated"]) == 30
+    _, _, generate = _generate(run_dir, task)
+    same = generate(
+        tf.constant(["ROMEO:"]),
+        tf.constant(30),
+        tf.constant(0.8),
+        tf.constant(0),
+        tf.constant(3, tf.int64),
+    )
+    assert same["generated"].numpy()[0].decode() == record["generated"]
+
+
+def test_inspector_writes_html_png_and_ranking(trained, tmp_path, capsys):
+    _, run_dir, _, _ = trained
+    text = tmp_path / "play.txt"
+    text.write_text('ROMEO:\nShe said "soft" and left.\n\nJULIET:\nO Romeo.\n' * 3)
+    code = charlm_inspect.main(
+        [
+            "--run-dir",
+            str(run_dir),
+            "--text",
+            str(text),
+            "--units",
+            "1:3,0:0",
+            "--state",
+            "cell",
+            "--out",
+            str(tmp_path / "out"),
+        ]
+    )
+    assert code == 0
+    out = tmp_path / "out"
+    page = (out / "units.html").read_text()
+    assert page.count("<h2>unit ") == 2 and page.count("<span") == 2 * len(text.read_text())
+    assert (out / "unit_1_3.png").read_bytes()[:4] == b"\x89PNG"
+    ranking = json.loads((out / "ranking.json").read_text())["ranking"]
+    assert set(ranking) == {"inside_quotes", "line_position", "speaker_name", "in_word"}
+    assert all(len(r["units"]) == 10 for r in ranking.values())  # 2 layers × 8 units ≥ 10
+    assert "speaker_name" in capsys.readouterr().out
+    bad = charlm_inspect.main(["--run-dir", str(run_dir), "--units", "5:0"])
+    assert bad == 1 and "outside the model (2 layers of 8 units)" in capsys.readouterr().err
+
+
+def test_predicates_and_correlation_by_hand():
+    text = 'ROMEO:\nab "cd" e\n'
+    assert charlm_inspect.speaker_name(text).tolist() == [1] * 6 + [0] * 11
+    assert charlm_inspect.inside_quotes(text).tolist() == [0] * 10 + [1] * 3 + [0] * 4
+    assert charlm_inspect.line_position(text).tolist() == [*range(7), *range(10)]
+    activations = np.stack([charlm_inspect.line_position(text), np.arange(17.0) % 3], 1)[:, None]
+    r = charlm_inspect.correlations(activations, charlm_inspect.in_word(text))
+    expected = [
+        np.corrcoef(activations[:, 0, i], charlm_inspect.in_word(text))[0, 1] for i in (0, 1)
+    ]
+    np.testing.assert_allclose(r, expected)
+    assert charlm_inspect.correlations(activations, np.zeros(17)) is None
+
+
+def test_unit_activations_are_the_stack_outputs():
+    keras.utils.set_random_seed(0)
+    model = CharLanguageModel(10, 4, cell="ln_lstm", units=5, num_layers=2)
+    ids = np.arange(1, 10, dtype=np.int32)
+    hidden = charlm_inspect.unit_activations(model, ids, "hidden")
+    assert hidden.shape == (9, 2, 5)
+    top = keras.ops.convert_to_numpy(model.encoder(model.char_embedding(ids[None])))[0]
+    np.testing.assert_allclose(hidden[:, 1], top, atol=1e-5)
+    cell = charlm_inspect.unit_activations(model, ids, "cell")
+    assert np.all(np.abs(cell) <= 1) and not np.allclose(cell, hidden)
+    gru = CharLanguageModel(10, 4, cell="gru", units=5)
+    with pytest.raises(ValueError, match="no cell state"):
+        charlm_inspect.unit_activations(gru, ids, "cell")
+
+
+def test_lane_state_keeper_undoes_calls_between_steps_and_resets_per_pass():
+    model = CharLanguageModel(8, 3, units=4, stateful=True, batch_size=2)
+    keeper = LaneStateKeeper(batches_per_pass=2)
+    keeper.set_model(model)
+    x = np.array([[1, 2, 3], [4, 5, 6]], dtype="int32")
+    states = lambda: [v.numpy().copy() for v in keeper._state_variables()]  # noqa: E731
+    keeper.on_epoch_begin(0)
+    keeper.on_train_batch_begin(0)
+    model(x)  # a training step moves the lanes' state
+    keeper.on_train_batch_end(0)
+    after_step = states()
+    model(x[:, ::-1])  # e.g. the gradient-norm probe between steps
+    keeper.on_train_batch_begin(1)
+    for restored, kept in zip(states(), after_step, strict=True):
+        np.testing.assert_array_equal(restored, kept)
+    model(x)
+    keeper.on_train_batch_end(1)
+    keeper.on_train_batch_begin(2)  # a new pass over the lanes starts from zero
+    assert all(not np.any(s) for s in states()) and keeper.resets == 2
+
+
+def test_windows_mode_trains_and_reads_windows_from_zero(tmp_path):
+    task = get_task("charlm")
+    cfg = load_config(
+        task.config_class,
+        TINY,
+        ["data.mode=windows", "train.epochs=1", "model.rnn.cell=gru", "sampling.every_epochs=0"],
+    )
+    run_dir = runner.train(task, cfg, tmp_path / "run")
+    metrics = runner.evaluate(task, run_dir, "validation")
+    assert metrics["examples"] == (600 - 1) // 16 * 16 and "zero state" in metrics["protocol"]
+    assert not runner.load_best_model(run_dir).stateful
+
+
+def test_tfds_mock_data_source(tmp_path):
+    task = get_task("charlm")
+    cfg = load_config(
+        task.config_class,
+        TINY,
+        ["data.source=tfds", "train.epochs=1", "sampling.every_epochs=0", "data.window=8"],
+    )
+    with tfds.testing.mock_data(num_examples=40):
+        run_dir = runner.train(task, cfg, tmp_path / "run")
+        metrics = runner.evaluate(task, run_dir, "test")
+    info = json.loads((run_dir / "info.json").read_text())
+    assert info["train_characters"] > 100 and metrics["examples"] > 0
+
+
+def test_config_errors_name_the_key():
+    task = get_task("charlm")
+    cfg = load_config(task.config_class, TINY, ["model.rnn.bidirectional=true"])
+    with pytest.raises(ConfigError, match=r"model\.rnn\.bidirectional: a language model"):
+        task.prepare(cfg)
+    cfg = load_config(task.config_class, TINY, ["train.strategy=mirrored"])
+    with pytest.raises(ConfigError, match=r"train\.strategy: mirrored splits each batch"):
+        task.prepare(cfg)
