@@ -8,6 +8,10 @@ import importlib
 # for another and nothing registers itself by being imported.
 TASKS: dict[str, str] = {
     "sentiment": "pipelines.sentiment:SentimentTask",
+    "ner": "pipelines.ner:NERTask",
+    "translation": "pipelines.translation:TranslationTask",
+    "forecasting": "pipelines.forecasting:ForecastingTask",
+    "charlm": "pipelines.charlm:CharLMTask",
 }
 
 

@@ -12,6 +12,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # (task, sample config). A pipeline joins the demo with one line here.
 DEMOS = [
     ("sentiment", "configs/sentiment_sample.yaml"),
+    ("ner", "configs/ner_sample.yaml"),
+    ("forecasting", "configs/forecasting_sample.yaml"),
+    ("charlm", "configs/charlm_sample.yaml"),
+    ("translation", "configs/translation_sample.yaml"),
 ]
 
 

@@ -1,0 +1,163 @@
+"""Translation text ↔ token ids in the TensorFlow graph: standardisation, vocabularies with
+start/end tokens, bucketed training batches and detokenisation of decoded ids."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from data.text_vectorizer import pad_batch
+
+PAD_ID, UNK_ID, START_ID, END_ID = 0, 1, 2, 3
+START_TOKEN, END_TOKEN = "[START]", "[END]"
+SPECIAL_TOKENS = ("", "[UNK]", START_TOKEN, END_TOKEN)
+
+# Typographic spaces (no-break, narrow no-break before French ! ?, zero-width) → space:
+# serving gets raw strings that did not go through the Python-side NFKC normalisation.
+_SPACES = r"[\t\x{00A0}\x{2000}-\x{200B}\x{202F}\x{205F}\x{3000}\x{FEFF}]"
+# Always their own token: opening marks, quotes, brackets (so "[START]" typed by a user is
+# three tokens, never the start id).
+_ALWAYS_SPLIT = r"([¿¡\"“”«»()\[\]{}…])"
+# Sentence punctuation is split off only where a word ends (before a space or the end), so
+# "3:30", "1,000" and "U.S" stay whole; "..." and "?!" stay one token.
+_WORD_END_PUNCTUATION = r"([.,!?;:]+)(\s|$)"
+
+
+def standardize(text: tf.Tensor, lowercase: bool = False) -> tf.Tensor:
+    """Separates punctuation into tokens; keeps accents, apostrophes and hyphens in words,
+    and case unless ``lowercase``."""
+    text = tf.strings.regex_replace(text, _SPACES, " ")
+    if lowercase:
+        text = tf.strings.lower(text, encoding="utf-8")
+    text = tf.strings.regex_replace(text, _ALWAYS_SPLIT, r" \1 ")
+    return tf.strings.regex_replace(text, _WORD_END_PUNCTUATION, r" \1\2")
+
+
+def _standardize_cased(text: tf.Tensor) -> tf.Tensor:
+    return standardize(text, lowercase=False)
+
+
+def _standardize_lowercase(text: tf.Tensor) -> tf.Tensor:
+    return standardize(text, lowercase=True)
+
+
+def tokenize(texts: tf.Tensor, lowercase: bool = False) -> tf.RaggedTensor:
+    """Strings → ragged tokens as the vectorizer sees them (for display, e.g. heatmaps)."""
+    return tf.strings.split(standardize(texts, lowercase))
+
+
+def make_vectorizer(
+    vocabulary_size: int | None, lowercase: bool, vocabulary: list[str] | None = None
+) -> keras.layers.TextVectorization:
+    """Whitespace ``TextVectorization`` over :func:`standardize` (0 = padding, 1 = OOV).
+
+    Pass a saved ``vocabulary`` to rebuild it exactly (its size is then the vocabulary's).
+    """
+    vectorizer = keras.layers.TextVectorization(
+        max_tokens=None if vocabulary is not None else vocabulary_size,
+        standardize=_standardize_lowercase if lowercase else _standardize_cased,
+        split="whitespace",
+        output_mode="int",
+        ragged=True,
+    )
+    if vocabulary is not None:
+        vectorizer.set_vocabulary(vocabulary)
+    return vectorizer
+
+
+def learn_vocabulary(
+    texts: list[str], vocabulary_size: int, lowercase: bool, special: bool
+) -> list[str]:
+    """The ``vocabulary_size`` most frequent tokens of ``texts`` (padding and OOV included);
+    with ``special`` the start and end tokens take ids 2 and 3."""
+    extra = 2 if special else 0
+    vectorizer = make_vectorizer(vocabulary_size - extra, lowercase)
+    vectorizer.adapt(tf.data.Dataset.from_tensor_slices(np.array(texts, dtype=object)).batch(4096))
+    learned = vectorizer.get_vocabulary()
+    if not special:
+        return learned
+    words = [t for t in learned[2:] if t not in (START_TOKEN, END_TOKEN)]
+    return [*SPECIAL_TOKENS, *words]
+
+
+def texts_to_ids(
+    texts: tf.Tensor, vectorizer: keras.layers.TextVectorization, max_length: int | None = None
+) -> tf.RaggedTensor:
+    """Batch of strings → ragged int32 ids, cut to ``max_length`` tokens when given."""
+    ids = tf.cast(vectorizer(texts), tf.int32)
+    return ids if max_length is None else ids[:, :max_length]
+
+
+def encode_all(
+    texts: list[str], vectorizer: keras.layers.TextVectorization, chunk: int = 8192
+) -> tf.RaggedTensor:
+    """All ``texts`` → one ragged int32 tensor, vectorised once (not again every epoch)."""
+    parts = [
+        texts_to_ids(tf.constant(np.array(texts[i : i + chunk], dtype=object)), vectorizer)
+        for i in range(0, len(texts), chunk)
+    ]
+    return tf.concat(parts, axis=0) if parts else tf.ragged.constant([], dtype=tf.int32)
+
+
+def teacher_forcing_pair(target: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """Target ids → (decoder input ``[START] w1 … wn``, decoder output ``w1 … wn [END]``)."""
+    return (
+        tf.concat([[START_ID], target], axis=0),
+        tf.concat([target, [END_ID]], axis=0),
+    )
+
+
+# Bucket edges in tokens (decoder side counts [START]); most Tatoeba pairs have 5–12.
+BUCKET_BOUNDARIES = (4, 6, 8, 10, 12, 14, 16, 20, 24, 32, 48, 64, 96, 128)
+
+
+def pair_dataset(
+    source_ids: tf.RaggedTensor,
+    target_ids: tf.RaggedTensor,
+    *,
+    batch_size: int,
+    shuffle_seed: int | None,
+    bucket_by_length: bool,
+) -> tf.data.Dataset:
+    """``((source_ids, target_in_ids), target_out_ids)`` batches padded with 0.
+
+    With ``bucket_by_length`` a batch holds pairs of similar length, so the recurrent layers
+    run over little padding.
+    """
+    ds = tf.data.Dataset.from_tensor_slices((source_ids, target_ids))
+    if shuffle_seed is not None:
+        ds = ds.shuffle(int(source_ids.nrows()), seed=shuffle_seed, reshuffle_each_iteration=True)
+    ds = ds.map(lambda s, t: (s, *teacher_forcing_pair(t)))
+    if bucket_by_length:
+        ds = ds.bucket_by_sequence_length(
+            element_length_func=lambda s, ti, to: tf.maximum(tf.shape(s)[0], tf.shape(ti)[0]),
+            bucket_boundaries=list(BUCKET_BOUNDARIES),
+            bucket_batch_sizes=[batch_size] * (len(BUCKET_BOUNDARIES) + 1),
+            padded_shapes=([None], [None], [None]),
+        )
+    else:
+        ds = ds.padded_batch(batch_size, padded_shapes=([None], [None], [None]))
+    ds = ds.map(lambda s, ti, to: ((pad_batch(s), ti), to))
+    options = tf.data.Options()
+    options.autotune.enabled = False  # autotune holds fit() open for seconds (STACK.md)
+    return ds.prefetch(2).with_options(options)
+
+
+# Detokenisation: the inverse of ``standardize`` for what it splits off.
+_SPACE_BEFORE = r" ([.,!?;:)\]}»”…])"
+_SPACE_AFTER = r"([¿¡(\[{«“]) "
+_QUOTED = r"\" (.*?) \""
+
+
+def detokenize(ids: tf.Tensor, vocabulary: tf.Tensor) -> tf.Tensor:
+    """Decoded ids (batch, length) → strings: tokens up to ``[END]`` joined, with punctuation
+    re-attached as :func:`standardize` split it off. Special tokens other than OOV vanish."""
+    ids = tf.convert_to_tensor(ids, tf.int32)
+    ended = tf.cumsum(tf.cast(tf.equal(ids, END_ID), tf.int32), axis=1, exclusive=True) > 0
+    keep = tf.logical_and(tf.logical_not(ended), tf.logical_or(ids == UNK_ID, ids > END_ID))
+    tokens = tf.ragged.boolean_mask(tf.gather(vocabulary, ids), keep)
+    text = tf.strings.reduce_join(tokens, axis=1, separator=" ")
+    text = tf.strings.regex_replace(text, _SPACE_BEFORE, r"\1")
+    text = tf.strings.regex_replace(text, _SPACE_AFTER, r"\1")
+    return tf.strings.regex_replace(text, _QUOTED, r'"\1"')

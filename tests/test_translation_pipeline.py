@@ -1,0 +1,196 @@
+"""Translation end to end on the tiny config: train → evaluate → export → serve, CLI, TFDS."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+from data.translation_text import END_ID, START_ID
+from pipelines import get_task, runner
+from pipelines.config import ConfigError, load_config
+from pipelines.translation import banned_ids, load_split
+from pipelines.translation_metrics import corpus_scores
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY = ROOT / "configs" / "translation_tiny.yaml"
+SENTENCES = ["Tengo hambre.", "¿Dónde está la estación?"]
+
+
+def _cli(*args, stdin=None, env=None):
+    return subprocess.run(
+        [sys.executable, "-m", "pipelines", *args],
+        cwd=ROOT,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})},
+    )
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """One tiny training run shared by the tests below (train, evaluate, export)."""
+    task = get_task("translation")
+    run_dir = tmp_path_factory.mktemp("runs") / "translation" / "tiny"
+    cfg = load_config(task.config_class, TINY)
+    runner.train(task, cfg, run_dir)
+    metrics = runner.evaluate(task, run_dir, "test")
+    exported = runner.export(task, run_dir)
+    return task, run_dir, metrics, exported
+
+
+def test_run_directory_and_reports(trained):
+    _, run_dir, metrics, _ = trained
+    for name in ["config.yaml", "info.json", "checkpoints/best.keras", "train_summary.json"]:
+        assert (run_dir / name).exists(), name
+    info = json.loads((run_dir / "info.json").read_text())
+    assert info["target_vocabulary"][:4] == ["", "[UNK]", "[START]", "[END]"]
+    assert info["source_vocabulary"][:2] == ["", "[UNK]"] and info["train_examples"] <= 400
+    assert metrics["reports"] == ["translations_test.jsonl", "attention_test.png"]
+    assert (run_dir / "attention_test.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    lines = (run_dir / "translations_test.jsonl").read_text(encoding="utf-8").splitlines()
+    records = [json.loads(line) for line in lines]
+    assert len(records) == 20
+    assert set(records[0]) == {"source", "reference", "greedy", "beam", "beam_log_probability"}
+
+
+def test_metrics_are_sacrebleu_on_the_untouched_references(trained):
+    task, run_dir, _, _ = trained
+    saved = json.loads((run_dir / "metrics.json").read_text())
+    cfg, _ = runner.load_run(task, run_dir)
+    test = load_split(cfg.data, "test")
+    assert saved["examples"] == len(test) == 20  # max_eval_examples
+    records = [
+        json.loads(x) for x in (run_dir / "translations_test.jsonl").read_text().splitlines()
+    ]
+    assert [r["reference"] for r in records] == test.references
+    beam = corpus_scores([r["beam"] for r in records], test.references)
+    greedy = corpus_scores([r["greedy"] for r in records], test.references, prefix="greedy_")
+    for key in ["bleu", "bleu_lowercase", "chrf"]:
+        assert saved[key] == beam[key] and saved[f"greedy_{key}"] == greedy[f"greedy_{key}"]
+    assert saved["bleu_signature"].startswith("nrefs:1|case:mixed|eff:no|tok:13a")
+    assert saved["beam_sentences_per_second"] > 0 and saved["greedy_sentences_per_second"] > 0
+    assert saved["beam_size"] == 3
+
+
+def test_beam_never_below_greedy_log_probability(trained):
+    task, run_dir, _, _ = trained
+    cfg, info = runner.load_run(task, run_dir)
+    model = runner.load_best_model(run_dir)
+    from pipelines.translation import make_translate_function
+
+    greedy, vectorizer = make_translate_function(model, cfg, info, None)
+    sources = tf.constant(load_split(cfg.data, "validation").sources)
+    ids = vectorizer(sources).to_tensor()
+    common = dict(
+        start_id=START_ID, end_id=END_ID, max_length=10, banned_ids=banned_ids(cfg.decoding)
+    )
+    g = model.generate(ids, **common)
+    b = model.generate(ids, beam_size=4, length_penalty=0.0, **common)
+    assert np.all(b["scores"].numpy() >= g["scores"].numpy() - 1e-5)
+    forced = model.sequence_log_probability(ids, b["tokens"], start_id=START_ID)
+    np.testing.assert_allclose(forced, b["scores"], atol=1e-4)
+    # The exported decoding path (strings in, strings out) is the same greedy search.
+    np.testing.assert_allclose(greedy(sources)["score"], g["scores"], atol=1e-5)
+
+
+def test_export_signatures_match_in_process_decoding(trained):
+    task, run_dir, _, exported = trained
+    loaded = tf.saved_model.load(str(exported["path"]))
+    assert {"serving_default", "translate", "translate_greedy"} <= set(loaded.signatures)
+    cfg, info = runner.load_run(task, run_dir)
+    model = runner.load_best_model(run_dir)
+    greedy, beam = task.decoders(model, cfg, info)
+    texts = tf.constant([*SENTENCES, ""])
+    for name, fn in [("translate", beam), ("translate_greedy", greedy)]:
+        out = loaded.signatures[name](source=texts)
+        assert set(out) == {"translation", "score"} and out["translation"].shape == (3,)
+        expected = fn(texts)
+        assert out["translation"].numpy().tolist() == expected["translation"].numpy().tolist()
+        np.testing.assert_allclose(out["score"], expected["score"], atol=1e-5)
+    assert exported["inputs"]["source"] == [s.encode() for s in SENTENCES]
+
+
+def test_saved_model_cli_translates_two_sentences(trained):
+    _, _, _, exported = trained
+    cli = Path(sys.executable).parent / "saved_model_cli"
+    result = subprocess.run(
+        [
+            str(cli),
+            "run",
+            "--dir",
+            str(exported["path"]),
+            "--tag_set",
+            "serve",
+            "--signature_def",
+            "translate",
+            "--input_exprs",
+            'source=["Tengo hambre.", "Buenos días."]',
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    out = result.stdout
+    assert "Result for output key translation:" in out and "Result for output key score:" in out
+    printed = out.split("Result for output key translation:")[1].strip()
+    loaded = tf.saved_model.load(str(exported["path"]))
+    expected = loaded.signatures["translate"](source=tf.constant(["Tengo hambre.", "Buenos días."]))
+    assert printed == str(expected["translation"].numpy())
+
+
+def test_predict_cli_prints_json_lines(trained):
+    _, run_dir, _, _ = trained
+    stdin = "Tengo hambre.\n¿Dónde está\u00a0la estación?\n"
+    result = _cli(
+        "predict", "translation", "--run-dir", str(run_dir), "--beam-size", "2", stdin=stdin
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = [json.loads(line) for line in result.stdout.strip().splitlines()]
+    assert [r["source"] for r in lines] == ["Tengo hambre.", "¿Dónde está\u00a0la estación?"]
+    assert all(isinstance(r["translation"], str) and r["log_probability"] <= 0 for r in lines)
+
+
+def test_language_config_errors(tmp_path):
+    task = get_task("translation")
+    cfg = load_config(task.config_class, TINY, ["data.source_language=pt"])
+    with pytest.raises(ConfigError, match="the bundled sample is Spanish–English"):
+        task.prepare(cfg)
+    pair_file = tmp_path / "fra.txt"
+    pair_file.write_text("Go.\tVa !\n", encoding="utf-8")
+    overrides = [
+        "data.source=files",
+        f"data.train_path={pair_file}",
+        "data.source_language=fr",
+        "data.target_language=de",
+    ]
+    cfg = load_config(task.config_class, TINY, overrides)
+    with pytest.raises(ConfigError, match="exactly one side must be 'en'"):
+        load_split(cfg.data, "train")
+    missing = _cli(
+        "train", "translation", "--config", str(TINY), "--data", "files",
+        "--set", "data.train_path=nowhere/spa.txt.gz", env={"RUNS_DIR": str(tmp_path)},
+    )  # fmt: skip
+    assert missing.returncode == 1 and "Traceback" not in missing.stderr
+    assert "nowhere/spa.txt.gz: not found" in missing.stderr.strip().splitlines()[-1]
+
+
+def test_train_inside_tfds_mock_data(tmp_path):
+    task = get_task("translation")
+    overrides = ["data.source=tfds", "data.source_language=pt", "train.epochs=1"]
+    cfg = load_config(task.config_class, TINY, overrides)
+    with tfds.testing.mock_data(num_examples=30):
+        run_dir = runner.train(task, cfg, tmp_path / "run")
+        metrics = runner.evaluate(task, run_dir, "test")
+    assert metrics["examples"] == 20  # max_eval_examples of the 30 mock test pairs
+    info = json.loads((run_dir / "info.json").read_text())
+    assert info["source_language"] == "pt" and info["validation_examples"] >= 1
