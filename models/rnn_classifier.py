@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import keras
 
+from models.bigram_bag import BigramBag
 from models.rnn_stack import RNNStack
 from models.sequence_pooling import SequencePooling
 from models.token_dropout import TokenDropout
@@ -27,6 +28,9 @@ class RNNClassifier(keras.Model):
             residual: the recurrent stack (see ``RNNStack``).
         pooling: ``last | mean | max | mean_max | attention``.
         head_dropout: dropout before the output layer.
+        bigram_buckets: if > 0, a bag of words and hashed bigrams (``BigramBag``) with this
+            many bigram rows is concatenated to the pooled recurrent features.
+        bigram_dim: width of the bag's embeddings.
         num_classes: 1 for binary (sigmoid), else the number of classes (softmax).
     """
 
@@ -47,6 +51,8 @@ class RNNClassifier(keras.Model):
         pooling: str = "max",
         head_dropout: float = 0.0,
         num_classes: int = 1,
+        bigram_buckets: int = 0,
+        bigram_dim: int = 32,
         **kwargs,
     ):
         # === Layers ===
@@ -70,6 +76,11 @@ class RNNClassifier(keras.Model):
             name="encoder",
         )
         self.pooler = None if pooling == "last" else SequencePooling(pooling, name="pooling")
+        self.bigram_bag = (
+            BigramBag(vocabulary_size, bigram_buckets, bigram_dim, name="bigram_bag")
+            if bigram_buckets > 0
+            else None
+        )
         self.head_dropout = keras.layers.Dropout(head_dropout, name="head_dropout")
         self.head = keras.layers.Dense(
             num_classes,
@@ -80,11 +91,14 @@ class RNNClassifier(keras.Model):
 
         # === Functional Model ===
         token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
-        x = self.token_embedding(self.token_dropout(token_ids))
+        kept_ids = self.token_dropout(token_ids)
+        x = self.token_embedding(kept_ids)
         x = self.embedding_dropout(x)
         x = self.encoder(x)
         if self.pooler is not None:
             x = self.pooler(x)
+        if self.bigram_bag is not None:
+            x = keras.layers.Concatenate(name="features")([x, self.bigram_bag(kept_ids)])
         x = self.head_dropout(x)
         outputs = self.head(x)
         super().__init__(inputs=token_ids, outputs=outputs, **kwargs)
@@ -105,6 +119,8 @@ class RNNClassifier(keras.Model):
         self.pooling = pooling
         self.head_dropout_rate = head_dropout
         self.num_classes = num_classes
+        self.bigram_buckets = bigram_buckets
+        self.bigram_dim = bigram_dim
 
     def get_config(self):
         return {
@@ -125,6 +141,8 @@ class RNNClassifier(keras.Model):
             "pooling": self.pooling,
             "head_dropout": self.head_dropout_rate,
             "num_classes": self.num_classes,
+            "bigram_buckets": self.bigram_buckets,
+            "bigram_dim": self.bigram_dim,
         }
 
     @classmethod

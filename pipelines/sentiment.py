@@ -65,6 +65,10 @@ class SentimentModel:
     rnn: RNNConfig = field(default_factory=RNNConfig)
     pooling: Literal["last", "mean", "max", "mean_max", "attention"] = param("mean_max")
     head_dropout: float = param(0.0, min=0.0, max=0.95)
+    bigram_buckets: int = param(
+        0, min=0, doc="0 = off; else a bag of words + hashed bigrams beside the RNN"
+    )
+    bigram_dim: int = param(32, min=1, doc="bigram bag embedding width")
 
 
 @dataclass(frozen=True)
@@ -172,6 +176,8 @@ class SentimentTask(Task):
             pooling=m.pooling,
             head_dropout=m.head_dropout,
             num_classes=1,
+            bigram_buckets=m.bigram_buckets,
+            bigram_dim=m.bigram_dim,
             name="sentiment_classifier",
         )
 

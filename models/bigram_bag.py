@@ -1,0 +1,82 @@
+"""fastText-style bag of words and hashed bigrams over token ids."""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+# Bigram ids are computed as ``left * vocabulary_size + right`` in int32.
+MAX_VOCABULARY = 46340  # floor(sqrt(2**31 - 1))
+
+
+@keras.saving.register_keras_serializable(package="rnn_pipelines")
+class BigramBag(keras.layers.Layer):
+    """Mean embedding of a text's words and of its adjacent word pairs (Joulin et al. 2017).
+
+    Word ``t`` (id > 0) uses row ``t``; the pair ``(a, b)`` of two adjacent real tokens uses row
+    ``vocabulary_size + (a * vocabulary_size + b) mod buckets`` (the hashing trick, so the pair
+    vocabulary needs no pass over the data). Padding (id 0) and pairs that touch it are left out
+    of the mean. Word order enters only through the pairs, which is what a recurrent encoder
+    learns slowly and a bag learns in one epoch; the two are complementary on long reviews.
+
+    Args:
+        vocabulary_size: number of token ids (padding and OOV included), at most 46340.
+        buckets: rows for hashed bigrams.
+        output_dim: embedding width.
+
+    Input: int token ids ``(batch, time)``; output ``(batch, output_dim)``.
+    """
+
+    def __init__(self, vocabulary_size: int, buckets: int, output_dim: int, **kwargs):
+        super().__init__(**kwargs)
+        if not 2 <= vocabulary_size <= MAX_VOCABULARY:
+            raise ValueError(
+                f"BigramBag: vocabulary_size must be in [2, {MAX_VOCABULARY}] "
+                f"(int32 pair ids), got {vocabulary_size}"
+            )
+        if buckets < 1:
+            raise ValueError(f"BigramBag: buckets must be >= 1, got {buckets}")
+        self.vocabulary_size = vocabulary_size
+        self.buckets = buckets
+        self.output_dim = output_dim
+        # === Layers ===
+        self.embedding = keras.layers.Embedding(
+            vocabulary_size + buckets,
+            output_dim,
+            embeddings_initializer=keras.initializers.RandomUniform(-0.05, 0.05),
+            name="embedding",
+        )
+
+    def build(self, input_shape):
+        self.embedding.build(input_shape)
+        self.built = True
+
+    def bigram_ids(self, token_ids):
+        """Row ids of the adjacent pairs, ``(batch, time - 1)``."""
+        left = ops.cast(token_ids[:, :-1], "int32")
+        right = ops.cast(token_ids[:, 1:], "int32")
+        pair = left * self.vocabulary_size + right
+        return self.vocabulary_size + ops.mod(pair, self.buckets)
+
+    def call(self, token_ids):
+        token_ids = ops.cast(token_ids, "int32")
+        real = token_ids > 0
+        ids = ops.concatenate([token_ids, self.bigram_ids(token_ids)], axis=1)
+        weights = ops.concatenate([real, ops.logical_and(real[:, :-1], real[:, 1:])], axis=1)
+        weights = ops.cast(weights, self.compute_dtype)[:, :, None]
+        summed = ops.sum(self.embedding(ids) * weights, axis=1)
+        return summed / ops.maximum(ops.sum(weights, axis=1), 1.0)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.output_dim)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "vocabulary_size": self.vocabulary_size,
+                "buckets": self.buckets,
+                "output_dim": self.output_dim,
+            }
+        )
+        return config
