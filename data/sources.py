@@ -80,7 +80,9 @@ def carve_validation(
 
     With ``groups`` (e.g. the movie of each IMDB review, the source sentence of each
     translation pair) whole groups go to validation, so no group is on both sides; groups are
-    taken in a seeded random order until ``fraction`` of the examples is reached.
+    taken in a seeded random order until ``fraction`` of the examples is reached. When there
+    are too few groups for that to leave a fair train side (fewer than ``2 / fraction``, e.g.
+    a CoNLL file without ``-DOCSTART-`` lines is one document), examples are carved one by one.
     """
     if not 0.0 < fraction < 1.0:
         raise ValueError(f"validation fraction must be in (0, 1), got {fraction}")
@@ -93,6 +95,8 @@ def carve_validation(
     if len(groups) != n:
         raise ValueError(f"groups has {len(groups)} entries for {n} examples")
     unique, inverse, counts = np.unique(groups, return_inverse=True, return_counts=True)
+    if len(unique) < 2 / fraction:
+        return carve_validation(n, fraction, seed)
     chosen = np.zeros(len(unique), dtype=bool)
     taken = 0
     for group in rng.permutation(len(unique)):

@@ -135,7 +135,13 @@ def from_dict(cls: type[T], data: Any, prefix: str = "") -> T:
             raise ConfigError(f"{dotted}: missing required key")
         _check_range(value, field, dotted)
         values[name] = value
-    return cls(**values)
+    built = cls(**values)
+    # Rules across keys: a section may define check() -> (key, problem) or None.
+    problem = built.check() if hasattr(built, "check") else None
+    if problem is not None:
+        key, message = problem
+        raise ConfigError(f"{prefix + '.' if prefix else ''}{key}: {message}")
+    return built
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:

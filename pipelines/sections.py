@@ -25,6 +25,15 @@ class RNNConfig:
     )
     residual: bool = param(False, doc="add each layer's input to its output when widths match")
 
+    def check(self) -> tuple[str, str] | None:
+        if self.recurrent_dropout and self.cell.startswith("ln_"):
+            return (
+                "recurrent_dropout",
+                f"supported by the built-in cells (rnn, lstm, gru), not by {self.cell}; "
+                "use dropout (between layers) instead",
+            )
+        return None
+
 
 @dataclass(frozen=True)
 class TrainConfig:

@@ -128,3 +128,11 @@ def test_shipped_configs_load(path):
 def test_shared_sections_have_sane_defaults():
     assert RNNConfig().cell == "lstm"
     assert TrainConfig().clipnorm == 1.0
+
+
+def test_cross_key_rule_names_the_dotted_key():
+    with pytest.raises(ConfigError, match=r"^model\.rnn\.recurrent_dropout: supported by"):
+        from_dict(
+            SentimentConfig, {"model": {"rnn": {"cell": "ln_lstm", "recurrent_dropout": 0.2}}}
+        )
+    assert from_dict(RNNConfig, {"cell": "lstm", "recurrent_dropout": 0.2}).recurrent_dropout == 0.2

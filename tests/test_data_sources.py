@@ -69,3 +69,14 @@ def test_grouped_carve_never_splits_a_group():
     np.testing.assert_array_equal(val, again)
     with pytest.raises(ValueError, match="groups has 3 entries for 4 examples"):
         carve_validation(4, 0.5, seed=0, groups=np.arange(3))
+
+
+def test_too_few_groups_fall_back_to_examples():
+    # One document (a CoNLL file without -DOCSTART-) must not move everything to validation.
+    train, val = carve_validation(50, 0.1, seed=1, groups=np.zeros(50, dtype=int))
+    assert len(val) == 5 and len(train) == 45
+    # 19 groups < 2 / 0.1: also per example; 20 groups: whole groups again.
+    _, val = carve_validation(190, 0.1, seed=1, groups=np.repeat(np.arange(19), 10))
+    assert len(val) == 19
+    _, val = carve_validation(200, 0.1, seed=1, groups=np.repeat(np.arange(20), 10))
+    assert len(val) == 20 and len(set(np.repeat(np.arange(20), 10)[val])) == 2
