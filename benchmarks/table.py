@@ -21,6 +21,16 @@ def _format(value: float) -> str:
     return f"{value:.4f}" if abs(value) < 10 else f"{value:.2f}"
 
 
+def _short_name(dataset: str) -> str:
+    """The dataset's name: text up to the first comma or semicolon outside parentheses."""
+    depth = 0
+    for i, char in enumerate(dataset):
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if depth == 0 and char in ",;":
+            return dataset[:i]
+    return dataset
+
+
 def table(results_dir: Path = RESULTS) -> str:
     """Markdown table, one row per result file (sorted by task)."""
     lines = [
@@ -31,7 +41,7 @@ def table(results_dir: Path = RESULTS) -> str:
         r = json.loads(path.read_text())
         comparison = ">=" if r["higher_is_better"] else "<="
         met = r["value"] >= r["goal"] if r["higher_is_better"] else r["value"] <= r["goal"]
-        dataset = r["dataset"].split(",")[0]
+        dataset = _short_name(r["dataset"])
         lines.append(
             f"| {r['task']} | {dataset} | {r['split']} | {r['metric']} | {_format(r['value'])} "
             f"| {comparison} {r['goal']} | {'yes' if met else 'no'} "
