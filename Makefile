@@ -3,6 +3,7 @@
 #   make train-<task> | evaluate-<task> | export-<task> | predict-<task> | bench-<task>
 # Variables: CONFIG=configs/x.yaml  DATA=sample|files|tfds  RUN=runs/<task>/<stamp>
 #            SET="train.epochs=1 model.rnn.cell=gru"  SPLIT=test|validation
+#            ARGS='--prime "ROMEO:" --length 300'  (task options for predict-<task>)
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -15,6 +16,7 @@ DATA ?=
 RUN ?=
 SET ?=
 SPLIT ?=
+ARGS ?=
 train_args = $(if $(CONFIG),--config $(CONFIG)) $(if $(DATA),--data $(DATA)) \
 	$(if $(RUN),--run-dir $(RUN)) $(foreach s,$(SET),--set $(s))
 run_args = $(if $(RUN),--run-dir $(RUN))
@@ -54,7 +56,7 @@ export-%: venv
 	$(PY) -m pipelines export $* $(run_args)
 
 predict-%: venv
-	$(PY) -m pipelines predict $* $(run_args)
+	$(PY) -m pipelines predict $* $(run_args) $(ARGS)
 
 bench-%: venv
 	$(PY) -m benchmarks.run $* $(foreach s,$(SET),--set $(s))
