@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
+from data.dataset_options import without_autotune
+
 UNKNOWN = "[UNK]"  # id 0: characters not seen in train (several characters, so never a real one)
 SPLITS = ("train", "validation", "test")
 
@@ -83,13 +85,6 @@ class CharVocabulary:
         return "".join(table[int(i)] for i in ids)
 
 
-def _no_autotune(ds: tf.data.Dataset) -> tf.data.Dataset:
-    # Autotune makes fit() return seconds late (see STACK.md); these pipelines are trivial.
-    options = tf.data.Options()
-    options.autotune.enabled = False
-    return ds.with_options(options)
-
-
 def random_windows(
     ids: np.ndarray, window: int, batch_size: int, seed: int
 ) -> tuple[tf.data.Dataset, int]:
@@ -114,7 +109,7 @@ def random_windows(
 
     ds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).take(count)
     ds = ds.map(window_at).batch(batch_size, drop_remainder=True).prefetch(2)
-    return _no_autotune(ds), count
+    return without_autotune(ds), count
 
 
 def lane_windows(
@@ -152,7 +147,7 @@ def lane_windows(
         ds = shifts.flat_map(lambda v: batches_from(tf.cast(v % window, tf.int32)))
         # flat_map hides the length; Keras warns about a dataset that "ran out" without it.
         ds = ds.apply(tf.data.experimental.assert_cardinality(steps))
-    return _no_autotune(ds.prefetch(2)), steps
+    return without_autotune(ds.prefetch(2)), steps
 
 
 def evaluation_lanes(ids: np.ndarray, lanes: int, window: int) -> tuple[tf.data.Dataset, int]:
@@ -184,4 +179,4 @@ def evaluation_windows(
     x = ids[: count * window].reshape(count, window)
     y = ids[1 : count * window + 1].reshape(count, window)
     ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size)
-    return _no_autotune(ds), count * window
+    return without_autotune(ds), count * window

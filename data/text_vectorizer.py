@@ -8,6 +8,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from data.dataset_options import without_autotune
+
 Standardize = Literal["split_punctuation", "strip_punctuation"]
 Keep = Literal["head", "tail"]
 
@@ -125,6 +127,4 @@ def text_classification_dataset(
         ds = ds.batch(batch_size).map(
             lambda t, y: (pad_batch(texts_to_ids(t, vectorizer, max_length, keep)), y)
         )
-    options = tf.data.Options()
-    options.autotune.enabled = False  # autotune holds fit() open for seconds (STACK.md)
-    return ds.prefetch(2).with_options(options)
+    return without_autotune(ds.prefetch(2))

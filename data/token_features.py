@@ -15,6 +15,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from data.dataset_options import without_autotune
+
 FEATURES = ("word_ids", "casing_ids", "char_ids")
 
 # Casing classes (after Reimers & Gurevych 2017); 0 is padding, the first rule that holds wins.
@@ -221,9 +223,7 @@ def tagging_dataset(
         )
     )
     ds = ds.map(lambda example: (example, example["tags"]))
-    options = tf.data.Options()
-    options.autotune.enabled = False  # autotune holds fit() open for seconds (STACK.md)
-    return ds.prefetch(2).with_options(options)
+    return without_autotune(ds.prefetch(2))
 
 
 def count_batches(lengths: Sequence[int], batch_size: int, bucket_by_length: bool) -> int:

@@ -7,6 +7,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from data.dataset_options import without_autotune
 from data.text_vectorizer import pad_batch
 
 PAD_ID, UNK_ID, START_ID, END_ID = 0, 1, 2, 3
@@ -139,9 +140,7 @@ def pair_dataset(
     else:
         ds = ds.padded_batch(batch_size, padded_shapes=([None], [None], [None]))
     ds = ds.map(lambda s, ti, to: ((pad_batch(s), ti), to))
-    options = tf.data.Options()
-    options.autotune.enabled = False  # autotune holds fit() open for seconds (STACK.md)
-    return ds.prefetch(2).with_options(options)
+    return without_autotune(ds.prefetch(2))
 
 
 # Detokenisation: the inverse of ``standardize`` for what it splits off.

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
+from data.dataset_options import without_autotune
 from data.sources import resolve_data_path, sample_path
 from data.time_features import time_feature_names, time_features
 from data.timeseries_csv import (
@@ -259,12 +260,6 @@ def _report_dict(table: SeriesTable) -> dict[str, Any]:
     }
 
 
-def _no_autotune(ds: tf.data.Dataset) -> tf.data.Dataset:
-    options = tf.data.Options()
-    options.autotune.enabled = False  # autotune holds fit() open for seconds (STACK.md)
-    return ds.with_options(options)
-
-
 def windows_dataset(
     norm: np.ndarray,
     info: ForecastingInfo,
@@ -294,7 +289,7 @@ def windows_dataset(
         shuffle=shuffle_seed is not None,
         seed=shuffle_seed,
     )
-    return _no_autotune(ds.prefetch(2))
+    return without_autotune(ds.prefetch(2))
 
 
 # --------------------------------------------------------------------------------------------
