@@ -21,7 +21,7 @@ from models.ner_tagger import FEATURE_INPUTS, NERTagger
 from pipelines.config import param
 from pipelines.ner_metrics import EntityF1, entity_metrics
 from pipelines.sections import RNNConfig, TrainConfig
-from pipelines.task import Prepared, Task
+from pipelines.task import Prepared, Task, input_lines
 
 # The bundled sample (WNUT-17) has its own layout, whatever the config says about files.
 SAMPLE_FILES = {"train": "train.conll.gz", "validation": "dev.conll.gz", "test": "test.conll.gz"}
@@ -397,7 +397,7 @@ class NERTask(Task):
     ) -> Iterator[dict[str, Any]]:
         tag_text = self.serving_functions(model, cfg, info)["tag_text"]
         batch: list[str] = []
-        for line in _lines(inputs, getattr(args, "input", None)):
+        for line in input_lines(inputs, getattr(args, "input", None)):
             batch.append(line)
             if len(batch) == 64:
                 yield from _predict_batch(tag_text, batch)
@@ -430,14 +430,6 @@ class SentenceTagger:
         for position, index in enumerate(order):
             result[index] = predicted[position]
         return result
-
-
-def _lines(inputs: Iterable[str] | None, path: str | None) -> Iterator[str]:
-    if path is not None:
-        with open(path, encoding="utf-8") as handle:
-            yield from (line.rstrip("\n") for line in handle)
-    else:
-        yield from (line.rstrip("\n") for line in (inputs if inputs is not None else sys.stdin))
 
 
 def _predict_batch(tag_text, batch: list[str]) -> Iterator[dict[str, Any]]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +27,7 @@ from models.rnn_classifier import RNNClassifier
 from pipelines.classification_metrics import binary_metrics
 from pipelines.config import param
 from pipelines.sections import RNNConfig, TrainConfig
-from pipelines.task import Prepared, Task
+from pipelines.task import Prepared, Task, input_lines
 
 LABEL_NAMES = ("negative", "positive")
 
@@ -243,21 +242,13 @@ class SentimentTask(Task):
     ) -> Iterator[dict[str, Any]]:
         serve, _ = self.serving_function(model, cfg, info)
         batch: list[str] = []
-        for line in _lines(inputs, getattr(args, "input", None)):
+        for line in input_lines(inputs, getattr(args, "input", None)):
             batch.append(line)
             if len(batch) == 64:
                 yield from _predict_batch(serve, batch)
                 batch = []
         if batch:
             yield from _predict_batch(serve, batch)
-
-
-def _lines(inputs: Iterable[str] | None, path: str | None) -> Iterator[str]:
-    if path is not None:
-        with open(path, encoding="utf-8") as handle:
-            yield from (line.rstrip("\n") for line in handle)
-    else:
-        yield from (line.rstrip("\n") for line in (inputs if inputs is not None else sys.stdin))
 
 
 def _predict_batch(serve, batch: list[str]) -> Iterator[dict[str, Any]]:

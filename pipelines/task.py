@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import abc
 import argparse
+import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,3 +76,13 @@ class Task(abc.ABC):
         self, model: keras.Model, cfg: Any, info: Any, inputs: Iterable[str], args: Any
     ) -> Iterator[dict[str, Any]]:
         """Predictions for raw inputs, one JSON-ready dict per input."""
+
+
+def input_lines(inputs: Iterable[str] | None, path: str | None) -> Iterator[str]:
+    """``predict`` input, one text per line without its newline: from the file ``path`` if
+    given (``--input``), else ``inputs``, else standard input."""
+    if path is not None:
+        with open(path, encoding="utf-8") as handle:
+            yield from (line.rstrip("\n") for line in handle)
+    else:
+        yield from (line.rstrip("\n") for line in (inputs if inputs is not None else sys.stdin))

@@ -51,7 +51,7 @@ from models.seq2seq_translator import Seq2SeqTranslator
 from models.sequence_crossentropy import SequenceCrossentropy
 from pipelines.config import ConfigError, param
 from pipelines.sections import CellName, RNNConfig, TrainConfig
-from pipelines.task import Prepared, Task
+from pipelines.task import Prepared, Task, input_lines
 from pipelines.translation_metrics import corpus_scores
 
 SAMPLE_FILE = ("translation", "spa-eng.tsv")
@@ -574,21 +574,13 @@ class TranslationTask(Task):
         beam_size = getattr(args, "beam_size", None) or cfg.decoding.beam_size
         translate, _ = make_translate_function(model, cfg, info, beam_size)
         batch: list[str] = []
-        for line in _lines(inputs, getattr(args, "input", None)):
+        for line in input_lines(inputs, getattr(args, "input", None)):
             batch.append(line)
             if len(batch) == cfg.decoding.batch_size:
                 yield from _predict_batch(translate, batch, cfg.data.normalization)
                 batch = []
         if batch:
             yield from _predict_batch(translate, batch, cfg.data.normalization)
-
-
-def _lines(inputs: Iterable[str] | None, path: str | None) -> Iterator[str]:
-    if path is not None:
-        with open(path, encoding="utf-8") as handle:
-            yield from (line.rstrip("\n") for line in handle)
-    else:
-        yield from (line.rstrip("\n") for line in (inputs if inputs is not None else sys.stdin))
 
 
 def _predict_batch(translate, batch: list[str], form: Normalization) -> Iterator[dict[str, Any]]:
