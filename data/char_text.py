@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
@@ -14,23 +13,6 @@ from data.dataset_options import without_autotune
 
 UNKNOWN = "[UNK]"  # id 0: characters not seen in train (several characters, so never a real one)
 SPLITS = ("train", "validation", "test")
-
-
-class TextEncodingError(ValueError):
-    """A text file that is not UTF-8, reported as ``file:line: what is wrong``."""
-
-
-def read_text(path: str | Path) -> str:
-    """A whole UTF-8 text file; a decoding error names the file and line."""
-    path = Path(path)
-    data = path.read_bytes()
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as err:
-        line = data[: err.start].count(b"\n") + 1
-        raise TextEncodingError(
-            f"{path}:{line}: not UTF-8 (byte 0x{data[err.start]:02x} at offset {err.start})"
-        ) from None
 
 
 def split_text(text: str) -> dict[str, str]:

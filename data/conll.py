@@ -8,8 +8,6 @@ IOB1, IOB2 or BIOES and returned in IOB2, the one scheme used inside the pipelin
 
 from __future__ import annotations
 
-import gzip
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -17,10 +15,10 @@ from typing import Literal
 import numpy as np
 
 from data.tag_schemes import SCHEMES, convert, tag_error
+from data.text_files import read_lines
 
 Separator = Literal["whitespace", "tab"]
 DOCSTART = "-DOCSTART-"
-_GZIP_MAGIC = b"\x1f\x8b"
 
 
 class ConllFormatError(ValueError):
@@ -65,17 +63,6 @@ class TaggedSentences:
         )
 
 
-def _lines(path: Path) -> Iterator[str]:
-    """Text lines of a plain or gzip file (detected by content, not by name)."""
-    with open(path, "rb") as probe:
-        compressed = probe.read(2) == _GZIP_MAGIC
-    opener = gzip.open if compressed else open
-    # newline="" and splitting on "\n" only: U+0085 or U+2028 inside a token is not a break.
-    with opener(path, "rt", encoding="utf-8", newline="") as handle:
-        for line in handle.read().split("\n"):
-            yield line.rstrip("\r")
-
-
 def _fields(line: str, separator: Separator) -> list[str]:
     if separator == "tab":
         return [part.strip() for part in line.split("\t")]
@@ -110,7 +97,7 @@ def read_conll(path: str | Path, fmt: ConllFormat = ConllFormat()) -> TaggedSent
             sentence_tokens.clear()
             sentence_tags.clear()
 
-    for number, line in enumerate(_lines(path), start=1):
+    for number, line in enumerate(read_lines(path), start=1):
         if not line.strip():
             flush()
             continue

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import gzip
 import re
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from data.text_files import read_lines
 
 _LABEL_WORDS = {"0": 0, "1": 1, "neg": 0, "pos": 1, "negative": 0, "positive": 1}
 _ACLIMDB_MEMBER = re.compile(r"(?:^|/)aclImdb/(train|test)/(pos|neg)/(\d+)_\d+\.txt$")
@@ -98,12 +99,8 @@ def read_labelled_lines(path: str | Path) -> LabelledTexts:
     the file and line.
     """
     path = Path(path)
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8", newline="") as handle:
-        content = handle.read()
     texts, labels = [], []
-    for number, line in enumerate(content.split("\n"), start=1):
-        line = line.rstrip("\r")
+    for number, line in enumerate(read_lines(path), start=1):
         if not line.strip():
             continue
         text, sep, label = line.rpartition("\t")

@@ -39,10 +39,10 @@ from data.char_text import (
     evaluation_windows,
     lane_windows,
     random_windows,
-    read_text,
     split_text,
 )
 from data.sources import resolve_data_path, sample_path, tfds_load
+from data.text_files import read_text
 from models.char_lm import CharLanguageModel
 from pipelines.config import ConfigError, param
 from pipelines.sections import RNNConfig, TrainConfig

@@ -251,7 +251,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from data.char_text import CharVocabulary, read_text
+    from data.char_text import CharVocabulary
+    from data.text_files import read_text
     from pipelines import get_task, runner
     from pipelines.charlm import load_text
     from pipelines.run_dir import latest_run_dir

@@ -12,6 +12,8 @@ from typing import Any, ClassVar
 
 import keras
 
+from data.text_files import read_lines
+
 
 @dataclass
 class Prepared:
@@ -82,7 +84,7 @@ def input_lines(inputs: Iterable[str] | None, path: str | None) -> Iterator[str]
     """``predict`` input, one text per line without its newline: from the file ``path`` if
     given (``--input``), else ``inputs``, else standard input."""
     if path is not None:
-        with open(path, encoding="utf-8") as handle:
-            yield from (line.rstrip("\n") for line in handle)
+        lines = read_lines(path)
+        yield from lines[:-1] if lines and not lines[-1] else lines  # no line after the last \n
     else:
         yield from (line.rstrip("\n") for line in (inputs if inputs is not None else sys.stdin))

@@ -6,14 +6,13 @@ import pytest
 from data.char_text import (
     UNKNOWN,
     CharVocabulary,
-    TextEncodingError,
     evaluation_lanes,
     evaluation_windows,
     lane_windows,
     random_windows,
-    read_text,
     split_text,
 )
+from data.text_files import TextEncodingError, read_text
 
 
 def _batches(ds):
