@@ -140,8 +140,9 @@ class CRF(keras.layers.Layer):
     (batch, time) int32, 0 on padded steps.
 
     Training: call the layer on ``[emissions, gold_tags]``. It then adds the mean NLL as a
-    layer loss (``add_loss``) and still returns the decoded tags, so ``model.fit`` needs no
-    ``loss=`` and no ``y``. Share the same layer in a tags-free inference model::
+    layer loss (``add_loss``) and returns the decoded tags (zeros in training, where nothing
+    reads them), so ``model.fit`` needs no ``loss=`` and no ``y``. Share the same layer in a
+    tags-free inference model::
 
         tokens = keras.Input((None,), dtype="int32")
         gold = keras.Input((None,), dtype="int32")
@@ -235,6 +236,9 @@ class CRF(keras.layers.Layer):
         emissions, tags, mask = self._split(inputs, mask)
         if tags is not None:
             self.add_loss(self.nll(emissions, tags, mask))
+            if training:
+                # Nothing reads a training step's output; Viterbi would be a second scan.
+                return ops.zeros_like(ops.cast(tags, "int32"))
         tags_out, _ = self.viterbi_decode(emissions, mask)
         return tags_out
 

@@ -338,8 +338,9 @@ class NERTask(Task):
         ``serve(sentences)``: sentences of space-separated tokens → ``tags`` (space-joined
         IOB2 tags per sentence) and ``num_tokens``. ``tag_tokens(tokens)``: pre-tokenised
         sentences padded with ``""`` (batch, words) → ``tags`` (batch, words), ``""`` on
-        padding. ``tag_text`` is ``serve`` returning the ragged tokens and tags (for
-        ``predict``). ``encoder`` holds the lookup tables an export must track.
+        padding (trailing ``""``; an inner ``""`` is tagged as an unknown word). ``tag_text``
+        is ``serve`` returning the ragged tokens and tags (for ``predict``). ``encoder`` holds
+        the lookup tables an export must track.
         """
         encoder = self.encoder(cfg, info)
         tagger = model.tagging_model()
@@ -365,6 +366,9 @@ class NERTask(Task):
         @tf.function(input_signature=[tf.TensorSpec([None, None], tf.string, name="tokens")])
         def tag_tokens(tokens):
             ragged = tf.RaggedTensor.from_tensor(tokens, padding="")
+            # Only trailing "" are padding. An inner "" is a word never seen in training (a
+            # space: out of vocabulary), not padding, which would cut a hole in the mask.
+            ragged = tf.ragged.map_flat_values(lambda t: tf.where(t == "", " ", t), ragged)
             tags = tag_ragged(ragged)
             return {"tags": tags.to_tensor(default_value="", shape=tf.shape(tokens))}
 

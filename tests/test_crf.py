@@ -293,3 +293,18 @@ def test_fit_learns_trivial_tagging_pattern():
     accuracy = float(np.mean(pred[valid] == tags[valid]))
     assert accuracy > 0.9
     assert np.all(pred[~valid] == 0)
+
+
+def test_training_call_adds_the_loss_and_skips_decoding():
+    trainer, tagger, _ = _tagger_models(10, NUM_TAGS)
+    tokens = np.array([[1, 2, 3, 0], [4, 5, 0, 0]], dtype="int32")
+    gold = np.array([[0, 1, 2, 0], [2, 2, 0, 0]], dtype="int32")
+    out = ops.convert_to_numpy(trainer([tokens, gold], training=True))
+    np.testing.assert_array_equal(out, 0)  # nothing reads it: no Viterbi pass
+    train_loss = float(ops.convert_to_numpy(trainer.losses[0]))
+    decoded = ops.convert_to_numpy(trainer([tokens, gold], training=False))
+    # The same NLL either way (no dropout in this model), and real tags outside training.
+    np.testing.assert_allclose(
+        float(ops.convert_to_numpy(trainer.losses[0])), train_loss, rtol=1e-6
+    )
+    np.testing.assert_array_equal(decoded, tagger.predict(tokens, verbose=0))

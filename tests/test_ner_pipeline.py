@@ -2,16 +2,14 @@
 corpus in another column layout that runs through the same pipeline given only settings."""
 
 import json
-import os
 import random
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
+from cli_helpers import run_cli, saved_model_cli_run
 
 from data.tag_schemes import convert
 from pipelines import get_task, runner
@@ -22,18 +20,6 @@ from pipelines.ner_metrics import EntityF1, entity_metrics
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ROOT / "configs" / "ner_tiny.yaml"
 WNUT_TYPES = {"corporation", "creative-work", "group", "location", "person", "product"}
-
-
-def _cli(*args, stdin=None, env=None):
-    return subprocess.run(
-        [sys.executable, "-m", "pipelines", *args],
-        cwd=ROOT,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})},
-    )
 
 
 @pytest.fixture(scope="module")
@@ -131,6 +117,10 @@ def test_export_matches_keras_model(trained):
     assert by_token.shape == (2, 5)
     assert [t.decode() for t in by_token[0]] == served[0]
     assert [t.decode() for t in by_token[1]] == [*served[2], "", "", ""]
+    # An inner "" is a word (tagged), not padding; the words after it keep their tags' count.
+    holed = loaded.signatures["tag_tokens"](tokens=tf.constant([["Peter", "", "London", ""]]))
+    holed = [t.decode() for t in holed["tags"].numpy()[0]]
+    assert all(t in info.output_tags for t in holed[:3]) and holed[3] == ""
 
 
 def test_evaluation_tags_match_serving(trained):
@@ -153,23 +143,9 @@ def test_evaluation_tags_match_serving(trained):
 
 def test_saved_model_cli_run(trained):
     _, _, _, exported = trained
-    cli = Path(sys.executable).parent / "saved_model_cli"
-    command = [str(cli), "run", "--dir", str(exported["path"]), "--tag_set", "serve"]
-    result = subprocess.run(
-        [
-            *command,
-            "--signature_def",
-            "serving_default",
-            "--input_exprs",
-            'sentences=["Peter lives in Paris", ""]',
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    out = saved_model_cli_run(
+        exported["path"], "serving_default", 'sentences=["Peter lives in Paris", ""]'
     )
-    assert result.returncode == 0, result.stderr[-2000:]
-    out = result.stdout
     assert "Result for output key num_tokens:" in out and "Result for output key tags:" in out
     assert out.split("Result for output key num_tokens:")[1].split()[0:2] == ["[4", "0]"]
     tags_line = out.split("Result for output key tags:")[1].strip().splitlines()[0]
@@ -182,7 +158,7 @@ def test_saved_model_cli_run(trained):
 
 def test_predict_cli_prints_json_lines(trained):
     _, run_dir, _, _ = trained
-    result = _cli("predict", "ner", "--run-dir", str(run_dir), stdin="Peter lives in Paris\n\n")
+    result = run_cli("predict", "ner", "--run-dir", str(run_dir), stdin="Peter lives in Paris\n\n")
     assert result.returncode == 0, result.stderr[-2000:]
     lines = [json.loads(line) for line in result.stdout.strip().splitlines()]
     assert [r["tokens"] for r in lines] == [["Peter", "lives", "in", "Paris"], []]
@@ -280,7 +256,7 @@ def test_other_layout_corpus_runs_through_the_pipeline(tmp_path, capfd):
 def test_malformed_file_fails_in_one_line(tmp_path):
     bad = tmp_path / "bad.txt"
     bad.write_text("EU NNP B-ORG\nrejects VBZ\n", encoding="utf-8")
-    result = _cli(
+    result = run_cli(
         "train", "ner", "--config", str(TINY), "--set", "data.source=files",
         "--set", f"data.train_path={bad}", env={"RUNS_DIR": str(tmp_path / "runs")},
     )  # fmt: skip
