@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
+from cli_helpers import saved_model_cli_run
 
 from data.char_text import CharVocabulary
 from models.char_lm import CharLanguageModel
@@ -120,26 +121,9 @@ def test_sampling_seed_top_k_and_empty_prime(trained):
 def test_saved_model_cli_run_generate(trained):
     _, _, _, exported = trained
     assert exported["outputs"]["text"][0].decode().startswith("ROMEO:")
-    result = subprocess.run(
-        [
-            str(Path(sys.executable).parent / "saved_model_cli"),
-            "run",
-            "--dir",
-            str(exported["path"]),
-            "--tag_set",
-            "serve",
-            "--signature_def",
-            "generate",
-            "--input_exprs",
-            'prime=["ROMEO:", "JULIET:"];length=15;temperature=0.8',
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=ENV,
+    out = saved_model_cli_run(
+        exported["path"], "generate", 'prime=["ROMEO:", "JULIET:"];length=15;temperature=0.8'
     )
-    assert result.returncode == 0, result.stderr[-2000:]
-    out = result.stdout
     line = out.split("Result for output key text:")[1].strip().splitlines()[0]
     assert line.startswith("[b'ROMEO:") and "b'JULIET:" in line
     reloaded = tf.saved_model.load(str(exported["path"]))

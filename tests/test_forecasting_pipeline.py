@@ -5,8 +5,6 @@ import gzip
 import json
 import os
 import re
-import subprocess
-import sys
 import time
 import zipfile
 from pathlib import Path
@@ -15,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import tensorflow as tf
+from cli_helpers import run_cli, saved_model_cli_run
 
 from data.sources import DataUnavailableError
 from data.time_features import time_feature_names, time_features
@@ -34,18 +33,6 @@ ROOT = Path(__file__).resolve().parent.parent
 TINY = ROOT / "configs" / "forecasting_tiny.yaml"
 SAMPLE = ROOT / "data" / "samples" / "forecasting" / "beijing_pm25_2014.csv.gz"
 DATA_ROOT = Path(os.environ.get("DATA_ROOT", ROOT.parent / "shared" / "data"))
-
-
-def _cli(*args, stdin=None, env=None):
-    return subprocess.run(
-        [sys.executable, "-m", "pipelines", *args],
-        cwd=ROOT,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})},
-    )
 
 
 def _sample_lines() -> list[str]:
@@ -270,27 +257,8 @@ def test_export_serves_raw_windows(trained):
 def test_saved_model_cli_run(trained):
     _, _, _, exported = trained
     window = np.round(np.asarray(exported["inputs"]["window"]), 4).tolist()
-    cli = Path(sys.executable).parent / "saved_model_cli"
-    result = subprocess.run(
-        [
-            str(cli),
-            "run",
-            "--dir",
-            str(exported["path"]),
-            "--tag_set",
-            "serve",
-            "--signature_def",
-            "serving_default",
-            "--input_exprs",
-            f"window={window}",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    text = result.stdout.split("Result for output key forecast:")[1]
+    stdout = saved_model_cli_run(exported["path"], "serving_default", f"window={window}")
+    text = stdout.split("Result for output key forecast:")[1]
     printed = np.array([float(v) for v in re.findall(r"-?\d+\.?\d*(?:e[-+]?\d+)?", text)])
     np.testing.assert_allclose(printed, np.ravel(exported["outputs"]["forecast"]), atol=1e-3)
 
@@ -302,7 +270,7 @@ def _recent_csv(rows: int) -> str:
 
 def test_predict_cli_prints_json_lines(trained, tmp_path):
     _, run_dir, _, exported = trained
-    result = _cli("predict", "forecasting", "--run-dir", str(run_dir), stdin=_recent_csv(20))
+    result = run_cli("predict", "forecasting", "--run-dir", str(run_dir), stdin=_recent_csv(20))
     assert result.returncode == 0, result.stderr[-2000:]
     records = [json.loads(line) for line in result.stdout.strip().splitlines()]
     # The newest window only: one line per horizon step, dated from the last row.
@@ -315,7 +283,7 @@ def test_predict_cli_prints_json_lines(trained, tmp_path):
 
     path = tmp_path / "recent.csv"
     path.write_text(_recent_csv(20))
-    every = _cli("predict", "forecasting", "--run-dir", str(run_dir), "--input", str(path),
+    every = run_cli("predict", "forecasting", "--run-dir", str(run_dir), "--input", str(path),
                  "--all-windows")  # fmt: skip
     assert every.returncode == 0, every.stderr[-2000:]
     lines = every.stdout.strip().splitlines()
@@ -333,7 +301,7 @@ def test_predict_errors_are_one_line(trained, tmp_path):
         "predict: need at least 11 rows (lookback 6 x sampling rate 2), got 5"
     )
     bad = _recent_csv(12).replace(",NW,", ",XX,")
-    unseen = _cli("predict", "forecasting", "--run-dir", str(run_dir), stdin=bad)
+    unseen = run_cli("predict", "forecasting", "--run-dir", str(run_dir), stdin=bad)
     assert unseen.returncode == 1 and "Traceback" not in unseen.stderr
     assert unseen.stderr.strip().splitlines()[-1] == (
         "error: <stdin>: cbwd=XX not seen in training data"

@@ -1,33 +1,19 @@
 """Sentiment end to end on the tiny config: train → evaluate → export → serve, CLI, TFDS."""
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
+from cli_helpers import run_cli, saved_model_cli_run
 
 from pipelines import get_task, runner
 from pipelines.config import load_config
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ROOT / "configs" / "sentiment_tiny.yaml"
-
-
-def _cli(*args, stdin=None, env=None):
-    return subprocess.run(
-        [sys.executable, "-m", "pipelines", *args],
-        cwd=ROOT,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})},
-    )
 
 
 @pytest.fixture(scope="module")
@@ -92,27 +78,7 @@ def test_export_round_trip_matches_keras_model(trained):
 
 def test_saved_model_cli_run(trained):
     _, _, _, exported = trained
-    cli = Path(sys.executable).parent / "saved_model_cli"
-    result = subprocess.run(
-        [
-            str(cli),
-            "run",
-            "--dir",
-            str(exported["path"]),
-            "--tag_set",
-            "serve",
-            "--signature_def",
-            "serving_default",
-            "--input_exprs",
-            'text=["a great movie", ""]',
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    out = result.stdout
+    out = saved_model_cli_run(exported["path"], "serving_default", 'text=["a great movie", ""]')
     assert "Result for output key label:" in out and "Result for output key probability:" in out
     label_line = out.split("Result for output key label:")[1].strip().splitlines()[0]
     assert label_line.count("b'positive'") + label_line.count("b'negative'") == 2
@@ -124,7 +90,9 @@ def test_saved_model_cli_run(trained):
 
 def test_predict_cli_prints_json_lines(trained):
     _, run_dir, _, _ = trained
-    result = _cli("predict", "sentiment", "--run-dir", str(run_dir), stdin="a great movie\nawful\n")
+    result = run_cli(
+        "predict", "sentiment", "--run-dir", str(run_dir), stdin="a great movie\nawful\n"
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     lines = [json.loads(line) for line in result.stdout.strip().splitlines()]
     assert [r["text"] for r in lines] == ["a great movie", "awful"]
@@ -132,21 +100,21 @@ def test_predict_cli_prints_json_lines(trained):
 
 
 def test_cli_errors_are_one_line():
-    unknown = _cli("train", "poetry")
+    unknown = run_cli("train", "poetry")
     assert unknown.returncode == 2
     assert "(known tasks: charlm, forecasting, ner, sentiment, translation)" in unknown.stderr
-    bad = _cli("train", "sentiment", "--config", str(TINY), "--set", "train.epochs=zero")
+    bad = run_cli("train", "sentiment", "--config", str(TINY), "--set", "train.epochs=zero")
     assert bad.returncode == 1
     assert bad.stderr.strip().splitlines()[-1] == (
         f"error: {TINY}: train.epochs: expected an integer, got 'zero'"
     )
     assert "Traceback" not in bad.stderr
-    missing = _cli("evaluate", "sentiment", env={"RUNS_DIR": "/nonexistent/runs"})
+    missing = run_cli("evaluate", "sentiment", env={"RUNS_DIR": "/nonexistent/runs"})
     assert missing.returncode == 1 and "no runs of 'sentiment'" in missing.stderr
 
 
 def test_offline_tfds_cli_fails_fast(tmp_path):
-    result = _cli(
+    result = run_cli(
         "train",
         "sentiment",
         "--config",
@@ -171,7 +139,7 @@ def test_train_inside_tfds_mock_data(tmp_path):
 
 
 def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
-    result = _cli(
+    result = run_cli(
         "train",
         "sentiment",
         "--config",

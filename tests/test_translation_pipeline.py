@@ -1,15 +1,13 @@
 """Translation end to end on the tiny config: train → evaluate → export → serve, CLI, TFDS."""
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
+from cli_helpers import run_cli, saved_model_cli_run
 
 from data.translation_text import END_ID, START_ID
 from pipelines import get_task, runner
@@ -20,18 +18,6 @@ from pipelines.translation_metrics import corpus_scores
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ROOT / "configs" / "translation_tiny.yaml"
 SENTENCES = ["Tengo hambre.", "¿Dónde está la estación?"]
-
-
-def _cli(*args, stdin=None, env=None):
-    return subprocess.run(
-        [sys.executable, "-m", "pipelines", *args],
-        cwd=ROOT,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})},
-    )
 
 
 @pytest.fixture(scope="module")
@@ -120,27 +106,9 @@ def test_export_signatures_match_in_process_decoding(trained):
 
 def test_saved_model_cli_translates_two_sentences(trained):
     _, _, _, exported = trained
-    cli = Path(sys.executable).parent / "saved_model_cli"
-    result = subprocess.run(
-        [
-            str(cli),
-            "run",
-            "--dir",
-            str(exported["path"]),
-            "--tag_set",
-            "serve",
-            "--signature_def",
-            "translate",
-            "--input_exprs",
-            'source=["Tengo hambre.", "Buenos días."]',
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    out = saved_model_cli_run(
+        exported["path"], "translate", 'source=["Tengo hambre.", "Buenos días."]'
     )
-    assert result.returncode == 0, result.stderr[-2000:]
-    out = result.stdout
     assert "Result for output key translation:" in out and "Result for output key score:" in out
     printed = out.split("Result for output key translation:")[1].strip()
     loaded = tf.saved_model.load(str(exported["path"]))
@@ -151,7 +119,7 @@ def test_saved_model_cli_translates_two_sentences(trained):
 def test_predict_cli_prints_json_lines(trained):
     _, run_dir, _, _ = trained
     stdin = "Tengo hambre.\n¿Dónde está\u00a0la estación?\n"
-    result = _cli(
+    result = run_cli(
         "predict", "translation", "--run-dir", str(run_dir), "--beam-size", "2", stdin=stdin
     )
     assert result.returncode == 0, result.stderr[-2000:]
@@ -176,7 +144,7 @@ def test_language_config_errors(tmp_path):
     cfg = load_config(task.config_class, TINY, overrides)
     with pytest.raises(ConfigError, match="exactly one side must be 'en'"):
         load_split(cfg.data, "train")
-    missing = _cli(
+    missing = run_cli(
         "train", "translation", "--config", str(TINY), "--data", "files",
         "--set", "data.train_path=nowhere/spa.txt.gz", env={"RUNS_DIR": str(tmp_path)},
     )  # fmt: skip

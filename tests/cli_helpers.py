@@ -1,0 +1,45 @@
+"""Subprocess helpers the pipeline tests share: the project CLI and ``saved_model_cli run``."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_cli(*args: str, stdin: str | None = None, env: dict[str, str] | None = None):
+    """``python -m pipelines <args>`` from the repository root, output captured as text."""
+    return subprocess.run(
+        [sys.executable, "-m", "pipelines", *args],
+        cwd=ROOT,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})},
+    )
+
+
+def saved_model_cli_run(saved_model: str | Path, signature: str, input_exprs: str) -> str:
+    """The real ``saved_model_cli run`` on one signature; returns its stdout (asserts success)."""
+    result = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "saved_model_cli"),
+            "run",
+            "--dir",
+            str(saved_model),
+            "--tag_set",
+            "serve",
+            "--signature_def",
+            signature,
+            "--input_exprs",
+            input_exprs,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result.stdout
