@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 
 from models.bigram_bag import BigramBag
+from models.logit_ensemble import LogitEnsemble
 from models.rnn_stack import RNNStack
 from models.sequence_pooling import SequencePooling
 from models.token_dropout import TokenDropout
@@ -29,8 +30,12 @@ class RNNClassifier(keras.Model):
         pooling: ``last | mean | max | mean_max | attention``.
         head_dropout: dropout before the output layer.
         bigram_buckets: if > 0, a bag of words and hashed bigrams (``BigramBag``) with this
-            many bigram rows is concatenated to the pooled recurrent features.
+            many bigram rows gets its own linear head, and the output averages the recurrent
+            head's and the bag head's logits (``LogitEnsemble``).
         bigram_dim: width of the bag's embeddings.
+        bigram_lr_multiplier: how much faster the bag learns than the rest (``BigramBag``).
+        solo_rate: with the bag, the fraction of training examples on which one of the two
+            heads, chosen at random, predicts alone (so each head also works alone).
         num_classes: 1 for binary (sigmoid), else the number of classes (softmax).
     """
 
@@ -53,6 +58,8 @@ class RNNClassifier(keras.Model):
         num_classes: int = 1,
         bigram_buckets: int = 0,
         bigram_dim: int = 32,
+        bigram_lr_multiplier: float = 1.0,
+        solo_rate: float = 1.0,
         **kwargs,
     ):
         # === Layers ===
@@ -77,17 +84,29 @@ class RNNClassifier(keras.Model):
         )
         self.pooler = None if pooling == "last" else SequencePooling(pooling, name="pooling")
         self.bigram_bag = (
-            BigramBag(vocabulary_size, bigram_buckets, bigram_dim, name="bigram_bag")
+            BigramBag(
+                vocabulary_size,
+                bigram_buckets,
+                bigram_dim,
+                lr_multiplier=bigram_lr_multiplier,
+                name="bigram_bag",
+            )
             if bigram_buckets > 0
             else None
         )
         self.head_dropout = keras.layers.Dropout(head_dropout, name="head_dropout")
-        self.head = keras.layers.Dense(
-            num_classes,
-            activation="sigmoid" if num_classes == 1 else "softmax",
-            dtype="float32",
-            name="probability",
-        )
+        activation = "sigmoid" if num_classes == 1 else "softmax"
+        if self.bigram_bag is None:
+            self.head = keras.layers.Dense(
+                num_classes, activation=activation, dtype="float32", name="probability"
+            )
+        else:
+            self.head = keras.layers.Dense(num_classes, dtype="float32", name="rnn_logits")
+            self.bag_head = keras.layers.Dense(num_classes, dtype="float32", name="bag_logits")
+            self.ensemble = LogitEnsemble(solo_rate, dtype="float32", name="ensemble")
+            self.output_activation = keras.layers.Activation(
+                activation, dtype="float32", name="probability"
+            )
 
         # === Functional Model ===
         token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
@@ -97,10 +116,10 @@ class RNNClassifier(keras.Model):
         x = self.encoder(x)
         if self.pooler is not None:
             x = self.pooler(x)
+        outputs = self.head(self.head_dropout(x))
         if self.bigram_bag is not None:
-            x = keras.layers.Concatenate(name="features")([x, self.bigram_bag(kept_ids)])
-        x = self.head_dropout(x)
-        outputs = self.head(x)
+            bag_logits = self.bag_head(self.bigram_bag(kept_ids))
+            outputs = self.output_activation(self.ensemble([outputs, bag_logits]))
         super().__init__(inputs=token_ids, outputs=outputs, **kwargs)
 
         # === Config ===
@@ -121,6 +140,15 @@ class RNNClassifier(keras.Model):
         self.num_classes = num_classes
         self.bigram_buckets = bigram_buckets
         self.bigram_dim = bigram_dim
+        self.bigram_lr_multiplier = bigram_lr_multiplier
+        self.solo_rate = solo_rate
+
+    def with_head_logits(self) -> keras.Model:
+        """The same weights, returning ``[output, rnn_logits, bag_logits]`` (needs the bag):
+        how well each head of the ensemble does alone."""
+        if self.bigram_bag is None:
+            raise ValueError("with_head_logits: this classifier has no bag (bigram_buckets=0)")
+        return keras.Model(self.inputs, [self.outputs[0], self.head.output, self.bag_head.output])
 
     def get_config(self):
         return {
@@ -143,6 +171,8 @@ class RNNClassifier(keras.Model):
             "num_classes": self.num_classes,
             "bigram_buckets": self.bigram_buckets,
             "bigram_dim": self.bigram_dim,
+            "bigram_lr_multiplier": self.bigram_lr_multiplier,
+            "solo_rate": self.solo_rate,
         }
 
     @classmethod

@@ -28,6 +28,27 @@ def test_mean_of_words_and_pairs_ignores_padding():
     np.testing.assert_allclose(out[0], table[rows].mean(axis=0), rtol=1e-5)
 
 
+def test_repeated_words_and_pairs_count_once():
+    layer = _layer()
+    table = keras.ops.convert_to_numpy(layer.embedding.embeddings)
+    # "2 5 2 5 2": words {2, 5}; pairs (2,5) twice and (5,2) twice, each kept once.
+    out = keras.ops.convert_to_numpy(layer(np.array([[2, 5, 2, 5, 2, 0]], "int32")))
+    rows = [2, 5, 10 + 25 % 7, 10 + 52 % 7]
+    np.testing.assert_allclose(out[0], table[rows].mean(axis=0), rtol=1e-5)
+
+
+def test_lr_multiplier_scales_the_mean_and_shrinks_the_initial_table():
+    layer = BigramBag(10, 7, 3, lr_multiplier=4.0)
+    layer.build((None, None))
+    table = keras.ops.convert_to_numpy(layer.embedding.embeddings)
+    assert np.abs(table).max() <= 0.05 / 4.0
+    out = keras.ops.convert_to_numpy(layer(np.array([[2, 5]], "int32")))
+    rows = [2, 5, 10 + 25 % 7]
+    np.testing.assert_allclose(out[0], 4.0 * table[rows].mean(axis=0), rtol=1e-5)
+    with pytest.raises(ValueError, match="lr_multiplier must be > 0"):
+        BigramBag(10, 7, 3, lr_multiplier=0.0)
+
+
 def test_padding_does_not_change_output():
     layer = _layer(vocabulary_size=50, buckets=31, dim=4)
     short = np.array([[3, 4, 7]], "int32")

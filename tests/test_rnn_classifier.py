@@ -31,3 +31,20 @@ def test_round_trip_and_padding(tmp_path, bigram_buckets):
     loaded = keras.saving.load_model(path)
     np.testing.assert_allclose(keras.ops.convert_to_numpy(loaded(IDS)), out, atol=1e-6)
     assert loaded.get_config()["bigram_buckets"] == bigram_buckets
+
+
+def test_bag_head_and_rnn_head_are_averaged_in_logit_space():
+    keras.utils.set_random_seed(1)
+    model = RNNClassifier(
+        vocabulary_size=12, embedding_dim=4, units=4, bigram_buckets=16, bigram_dim=3
+    )
+    output, rnn, bag = (keras.ops.convert_to_numpy(t) for t in model.with_head_logits()(IDS))
+    expected = 1.0 / (1.0 + np.exp(-(rnn + bag) / 2))
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(model(IDS)), expected, rtol=1e-5)
+    np.testing.assert_allclose(output, expected, rtol=1e-5)
+
+
+def test_head_logits_need_the_bag():
+    model = RNNClassifier(vocabulary_size=12, embedding_dim=4, units=4)
+    with pytest.raises(ValueError, match="no bag"):
+        model.with_head_logits()
