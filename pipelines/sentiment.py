@@ -68,6 +68,15 @@ class SentimentModel:
         0, min=0, doc="0 = off; else a bag of words + hashed bigrams beside the RNN"
     )
     bigram_dim: int = param(32, min=1, doc="bigram bag embedding width")
+    bigram_lr_multiplier: float = param(
+        1.0, min=0.01, doc="how many times faster the bag learns than the RNN"
+    )
+    solo_rate: float = param(
+        1.0,
+        min=0.0,
+        max=1.0,
+        doc="with the bag: share of training examples one head predicts alone",
+    )
 
 
 @dataclass(frozen=True)
@@ -177,6 +186,8 @@ class SentimentTask(Task):
             num_classes=1,
             bigram_buckets=m.bigram_buckets,
             bigram_dim=m.bigram_dim,
+            bigram_lr_multiplier=m.bigram_lr_multiplier,
+            solo_rate=m.solo_rate,
             name="sentiment_classifier",
         )
 
@@ -200,12 +211,20 @@ class SentimentTask(Task):
             cfg.data.standardize, cfg.data.vocabulary_size, info.vocabulary
         )
         ds = self._dataset(cfg, texts, vectorizer, shuffle=False)
-        probabilities, labels = [], []
+        with_heads = model.bigram_bag is not None
+        scorer = model.with_head_logits() if with_heads else model
+        outputs, labels = [], []
         for ids, y in ds:
-            probabilities.append(model.predict_on_batch(ids).reshape(-1))
+            out = scorer.predict_on_batch(ids)
+            out = out if isinstance(out, list) else [out]
+            outputs.append(np.concatenate([o.reshape(-1, 1) for o in out], axis=1))
             labels.append(y.numpy())
-        metrics = binary_metrics(np.concatenate(labels), np.concatenate(probabilities))
-        return {"examples": len(texts), **metrics}
+        scores, gold = np.concatenate(outputs), np.concatenate(labels).astype(int)
+        metrics = {"examples": len(texts), **binary_metrics(gold, scores[:, 0])}
+        if with_heads:  # each head of the ensemble alone, to show what each contributes
+            metrics["rnn_head_accuracy"] = float(np.mean((scores[:, 1] > 0) == gold))
+            metrics["bag_head_accuracy"] = float(np.mean((scores[:, 2] > 0) == gold))
+        return metrics
 
     def serving_function(self, model, cfg: SentimentConfig, info: SentimentInfo):
         """Raw strings → {probability, label}, with the vectorizer inside the graph."""

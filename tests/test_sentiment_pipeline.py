@@ -59,6 +59,20 @@ def test_metrics_json(trained):
     assert saved["accuracy"] == metrics["accuracy"]
 
 
+def test_evaluate_reports_each_head_of_the_bag_ensemble(tmp_path, trained):
+    assert "bag_head_accuracy" not in trained[2]  # the tiny config has no bag
+    task = get_task("sentiment")
+    overrides = ["model.bigram_buckets=64", "model.bigram_lr_multiplier=3", "train.epochs=1"]
+    cfg = load_config(task.config_class, TINY, overrides)
+    run_dir = runner.train(task, cfg, tmp_path / "run")
+    metrics = runner.evaluate(task, run_dir, "validation")
+    assert metrics["split"] == "validation"
+    for key in ["accuracy", "rnn_head_accuracy", "bag_head_accuracy"]:
+        assert 0.0 <= metrics[key] <= 1.0
+    loaded = runner.load_best_model(run_dir)
+    assert loaded.get_layer("bigram_bag").lr_multiplier == 3.0
+
+
 def test_export_round_trip_matches_keras_model(trained):
     task, run_dir, _, exported = trained
     served = tf.saved_model.load(str(exported["path"])).signatures["serving_default"]
