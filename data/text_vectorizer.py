@@ -97,6 +97,29 @@ def _bucket_boundaries(max_length: int) -> list[int]:
     return sorted(boundaries)
 
 
+def bucketed_batch_count(lengths: np.ndarray, max_length: int, batch_size: int) -> int:
+    """Batches in one pass of ``text_classification_dataset(bucket_by_length=True)``.
+
+    Each length bucket ends with its own partial batch, so a pass has more batches than
+    ``ceil(examples / batch_size)`` (366 instead of 352 on IMDB): learning-rate schedules and
+    progress lines need the true count.
+    """
+    lengths = np.minimum(np.asarray(lengths), max_length)
+    # tf.data's bucket i holds boundaries[i-1] <= length < boundaries[i].
+    buckets = np.searchsorted(_bucket_boundaries(max_length), lengths, side="right")
+    sizes = np.bincount(buckets)
+    return int(np.sum(-(-sizes // batch_size)))
+
+
+def token_counts(texts: list[str], vectorizer: keras.layers.TextVectorization) -> np.ndarray:
+    """Number of tokens of each text (before any cut to a maximum length)."""
+    counts = [
+        vectorizer(batch).row_lengths().numpy()
+        for batch in tf.data.Dataset.from_tensor_slices(np.array(texts, dtype=object)).batch(1024)
+    ]
+    return np.concatenate(counts) if counts else np.zeros(0, np.int64)
+
+
 def text_classification_dataset(
     texts: list[str],
     labels: np.ndarray,

@@ -70,7 +70,7 @@ def train(task: Task, cfg: Any, run_dir: Path | None = None) -> Path:
         f"data: {prepared.train_examples} train / {prepared.validation_examples} validation "
         f"examples ({cfg.data.source})",
     )
-    epoch_steps = steps_per_epoch(cfg.train, prepared.train_examples)
+    epoch_steps = steps_per_epoch(cfg.train, prepared.train_examples, prepared.train_batches)
     with scope:
         model = task.build_model(cfg, prepared.info)
         model.compile(

@@ -18,10 +18,12 @@ from data.text_vectorizer import (
     Keep,
     Standardize,
     adapt_vectorizer,
+    bucketed_batch_count,
     make_vectorizer,
     pad_batch,
     text_classification_dataset,
     texts_to_ids,
+    token_counts,
 )
 from models.rnn_classifier import RNNClassifier
 from pipelines.classification_metrics import binary_metrics
@@ -157,6 +159,13 @@ class SentimentTask(Task):
             positive_fraction=float(train.labels.mean()),
         )
         train_ds = self._dataset(cfg, train, vectorizer, shuffle=True)
+        train_batches = (
+            bucketed_batch_count(
+                token_counts(train.texts, vectorizer), cfg.data.max_length, cfg.train.batch_size
+            )
+            if cfg.data.bucket_by_length
+            else None
+        )
         return Prepared(
             train=train_ds,
             validation=self._dataset(cfg, validation, vectorizer, shuffle=False),
@@ -164,6 +173,7 @@ class SentimentTask(Task):
             train_examples=len(train),
             validation_examples=len(validation),
             probe_batch=next(iter(train_ds)),
+            train_batches=train_batches,
         )
 
     def build_model(self, cfg: SentimentConfig, info: SentimentInfo) -> keras.Model:

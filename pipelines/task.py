@@ -29,6 +29,9 @@ class Prepared:
     train_examples: int
     validation_examples: int
     probe_batch: Any = None  # one (inputs, targets) batch for the gradient-norm monitor
+    # Batches in one pass over ``train`` when known exactly (length bucketing makes more than
+    # ceil(train_examples / batch_size)); None = that ceiling.
+    train_batches: int | None = None
 
 
 class Task(abc.ABC):

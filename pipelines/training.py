@@ -14,9 +14,16 @@ from pipelines.run_dir import BEST_CHECKPOINT
 from pipelines.sections import TrainConfig
 
 
-def steps_per_epoch(train: TrainConfig, train_examples: int) -> int:
-    """Optimizer steps in one epoch (what schedules and progress lines count)."""
-    return train.steps_per_epoch or max(1, math.ceil(train_examples / train.batch_size))
+def steps_per_epoch(
+    train: TrainConfig, train_examples: int, train_batches: int | None = None
+) -> int:
+    """Optimizer steps in one epoch (what schedules and progress lines count): the configured
+    ``train.steps_per_epoch``, else the task's exact batch count, else examples / batch size."""
+    return (
+        train.steps_per_epoch
+        or train_batches
+        or max(1, math.ceil(train_examples / train.batch_size))
+    )
 
 
 def make_optimizer(train: TrainConfig, epoch_steps: int) -> keras.optimizers.Optimizer:

@@ -4,12 +4,14 @@ import numpy as np
 import tensorflow as tf
 
 from data.text_vectorizer import (
+    bucketed_batch_count,
     make_vectorizer,
     pad_batch,
     standardize_split_punctuation,
     standardize_strip_punctuation,
     text_classification_dataset,
     texts_to_ids,
+    token_counts,
 )
 
 
@@ -66,3 +68,24 @@ def test_bucketed_dataset_keeps_every_example_and_label():
             seen.append(int(label))
         assert ids.shape[1] >= 1
     assert sorted(seen) == list(range(50))
+
+
+def test_bucketed_batch_count_matches_the_dataset():
+    rng = np.random.default_rng(3)
+    texts = [" ".join(rng.choice(list("abcde"), size=n)) for n in rng.integers(0, 90, size=200)]
+    vectorizer = _vectorizer()
+    counts = token_counts(texts, vectorizer)
+    np.testing.assert_array_equal(counts, [len(t.split()) for t in texts])
+    ds = text_classification_dataset(
+        texts,
+        np.zeros(200, np.float32),
+        vectorizer,
+        max_length=64,
+        keep="head",
+        batch_size=8,
+        shuffle_seed=1,
+        bucket_by_length=True,
+    )
+    batches = sum(1 for _ in ds)
+    assert batches > 200 // 8  # partial batch per bucket
+    assert bucketed_batch_count(counts, max_length=64, batch_size=8) == batches
