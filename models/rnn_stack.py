@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import keras
 
 from models.recurrent import cell_name, recurrent_layer, resolve_cell
@@ -51,6 +53,7 @@ class RNNStack(keras.layers.Layer):
         cell_class = resolve_cell(cell)
         # === Layers ===
         self.rnn_layers = []
+        templates = []
         for index in range(num_layers):
             layer = recurrent_layer(
                 cell_class,
@@ -62,10 +65,18 @@ class RNNStack(keras.layers.Layer):
                 name=f"{cell_name(cell_class)}_{index}",
             )
             if bidirectional:
+                templates.append(layer)
                 layer = keras.layers.Bidirectional(
                     layer, merge_mode=merge_mode, name=f"bidirectional_{index}"
                 )
             self.rnn_layers.append(layer)
+        # Bidirectional copies its template through get_config. Inside load_model Keras
+        # records every serialised object by id(); a template freed here can pass its id on
+        # to the next one, which is then "shared" with it: both directions the same layer, or
+        # two layers with one set of weights (seen at random on 3-layer stacks). Keeping the
+        # templates alive as long as the stack keeps their ids unique. A plain holder, so
+        # Keras does not track them as sublayers.
+        self._bidirectional_templates = SimpleNamespace(layers=templates)
         self.dropout_layers = [
             keras.layers.SpatialDropout1D(dropout, name=f"dropout_{index}")
             for index in range(1, num_layers)

@@ -104,3 +104,20 @@ def test_keras_round_trip_identical_outputs(cell, tmp_path):
         restored.predict(tokens, verbose=0), model.predict(tokens, verbose=0)
     )
     assert restored.layers[2].get_config() == model.layers[2].get_config()
+
+
+def test_repeated_loads_keep_every_bidirectional_layer_distinct(tmp_path):
+    # Keras records configs by id() while loading; freed Bidirectional templates used to pass
+    # their ids on, and about 1 load in 20 of 3-layer stacks failed ("different go_backwards")
+    # or shared a layer. These 18 loads hit that on the old code about one run in four.
+    path = tmp_path / "m.keras"
+    for cell in ["ln_gru", "ln_lstm", "lstm"] * 6:
+        inputs = keras.Input((None,), dtype="int32")
+        x = keras.layers.Embedding(30, 6, mask_zero=True)(inputs)
+        x = RNNStack(cell=cell, units=4, num_layers=3, bidirectional=True)(x)
+        keras.Model(inputs, x).save(path)
+        stack = keras.saving.load_model(path).layers[2]
+        directions = [(b.forward_layer, b.backward_layer) for b in stack.rnn_layers]
+        layers = [layer for pair in directions for layer in pair]
+        assert len({id(layer) for layer in layers}) == 6
+        assert all(not f.go_backwards and b.go_backwards for f, b in directions)
