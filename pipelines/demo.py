@@ -22,6 +22,7 @@ DEMOS = [
 def main() -> int:
     from pipelines import get_task, runner
     from pipelines.config import load_config
+    from pipelines.runner import brief
 
     rows = []
     for name, config in DEMOS:
@@ -39,7 +40,7 @@ def main() -> int:
             + ", ".join(scores)
         )
         print(f"{'':12s} run dir   {run_dir}")
-        print(f"{'':12s} serving   {exported['inputs']} -> {exported['outputs']}")
+        print(f"{'':12s} serving   {brief(exported['inputs'])} -> {brief(exported['outputs'])}")
     return 0
 
 

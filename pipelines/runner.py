@@ -162,11 +162,12 @@ def export(task: Task, run_dir: Path) -> dict[str, Any]:
     outputs = reloaded.signatures["serving_default"](**example)
     inputs = {k: v.numpy().tolist() for k, v in example.items()}
     shown = {k: v.numpy().tolist() for k, v in outputs.items()}
-    _say(task, f"exported {path}; serving_default({_short(inputs)}) -> {_short(shown)}")
+    _say(task, f"exported {path}; serving_default({brief(inputs)}) -> {brief(shown)}")
     return {"path": path, "inputs": inputs, "outputs": shown}
 
 
-def _short(value: Any, limit: int = 300) -> str:
+def brief(value: Any, limit: int = 300) -> str:
+    """``str(value)`` cut to ``limit`` characters (a forecasting window is thousands)."""
     text = str(value)
     return text if len(text) <= limit else text[:limit] + "…"
 
