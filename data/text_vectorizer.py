@@ -58,9 +58,14 @@ def make_vectorizer(
     return vectorizer
 
 
+def _text_batches(texts: list[str]) -> tf.data.Dataset:
+    # Large batches: the vectorizer's per-call overhead dominates on single texts.
+    return tf.data.Dataset.from_tensor_slices(np.array(texts, dtype=object)).batch(1024)
+
+
 def adapt_vectorizer(vectorizer: keras.layers.TextVectorization, texts: list[str]) -> list[str]:
     """Learns the vocabulary from ``texts`` (train only) and returns it."""
-    vectorizer.adapt(tf.data.Dataset.from_tensor_slices(np.array(texts, dtype=object)).batch(1024))
+    vectorizer.adapt(_text_batches(texts))
     return vectorizer.get_vocabulary()
 
 
@@ -113,10 +118,7 @@ def bucketed_batch_count(lengths: np.ndarray, max_length: int, batch_size: int) 
 
 def token_counts(texts: list[str], vectorizer: keras.layers.TextVectorization) -> np.ndarray:
     """Number of tokens of each text (before any cut to a maximum length)."""
-    counts = [
-        vectorizer(batch).row_lengths().numpy()
-        for batch in tf.data.Dataset.from_tensor_slices(np.array(texts, dtype=object)).batch(1024)
-    ]
+    counts = [vectorizer(batch).row_lengths().numpy() for batch in _text_batches(texts)]
     return np.concatenate(counts) if counts else np.zeros(0, np.int64)
 
 
@@ -144,10 +146,11 @@ def text_classification_dataset(
 
         # Vectorise in large batches (fast), then split back into variable-length examples.
         ds = ds.batch(1024).map(to_padded).unbatch().map(lambda ids, n, y: (ids[:n], y))
+        boundaries = _bucket_boundaries(max_length)
         ds = ds.bucket_by_sequence_length(
             element_length_func=lambda ids, y: tf.shape(ids)[0],
-            bucket_boundaries=_bucket_boundaries(max_length),
-            bucket_batch_sizes=[batch_size] * (len(_bucket_boundaries(max_length)) + 1),
+            bucket_boundaries=boundaries,
+            bucket_batch_sizes=[batch_size] * (len(boundaries) + 1),
             padded_shapes=([None], []),
         )
         ds = ds.map(lambda ids, y: (pad_batch(ids), y))
