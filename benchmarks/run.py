@@ -103,8 +103,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--set", dest="overrides", action="append", default=[])
     args = parser.parse_args(argv)
 
-    from pipelines import get_task, runner
-    from pipelines.config import load_config, to_dict
+    from pipelines.registry import get_task
+    from pipelines.spine import runner
+    from pipelines.spine.config import load_config, to_dict
 
     bench = BENCHMARKS[args.task]
     task = get_task(args.task)

@@ -6,6 +6,6 @@ import sys
 # Quieter TensorFlow start-up; must be set before TensorFlow is imported.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from pipelines.cli import main
+from pipelines.spine.cli import main
 
 sys.exit(main())

@@ -20,9 +20,10 @@ DEMOS = [
 
 
 def main() -> int:
-    from pipelines import get_task, runner
-    from pipelines.config import load_config
-    from pipelines.runner import brief
+    from pipelines.registry import get_task
+    from pipelines.spine import runner
+    from pipelines.spine.config import load_config
+    from pipelines.spine.runner import brief
 
     rows = []
     for name, config in DEMOS:

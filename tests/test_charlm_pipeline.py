@@ -18,9 +18,11 @@ from cli_helpers import saved_model_cli_run
 
 from data.char_text import CharVocabulary
 from models.char_lm import CharLanguageModel
-from pipelines import charlm_inspect, get_task, runner
-from pipelines.charlm import LaneStateKeeper, generation_function
-from pipelines.config import ConfigError, load_config
+from pipelines.charlm import inspect as charlm_inspect
+from pipelines.charlm.task import LaneStateKeeper, generation_function
+from pipelines.registry import get_task
+from pipelines.spine import runner
+from pipelines.spine.config import ConfigError, load_config
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ROOT / "configs" / "charlm_tiny.yaml"

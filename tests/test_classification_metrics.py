@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from pipelines.classification_metrics import binary_metrics, roc_auc
+from pipelines.sentiment.metrics import binary_metrics, roc_auc
 
 
 def test_counts_by_hand():

@@ -6,7 +6,8 @@ from typing import Literal
 
 import pytest
 
-from pipelines.config import (
+from pipelines.sentiment.task import SentimentConfig
+from pipelines.spine.config import (
     ConfigError,
     apply_overrides,
     from_dict,
@@ -14,8 +15,7 @@ from pipelines.config import (
     param,
     save_config,
 )
-from pipelines.sections import RNNConfig, TrainConfig
-from pipelines.sentiment import SentimentConfig
+from pipelines.spine.sections import RNNConfig, TrainConfig
 
 
 @dataclass(frozen=True)

@@ -19,15 +19,16 @@ from data.sources import DataUnavailableError
 from data.time_features import time_feature_names, time_features
 from data.timeseries_csv import naive_baselines, normalize
 from data.url_download import cached_download
-from pipelines import get_task, runner
-from pipelines.config import ConfigError, load_config
-from pipelines.forecasting import (
+from pipelines.forecasting.task import (
     ForecastingInfo,
     fit_linear_baseline,
     load_table,
     split_forecasts,
     windows_dataset,
 )
+from pipelines.registry import get_task
+from pipelines.spine import runner
+from pipelines.spine.config import ConfigError, load_config
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ROOT / "configs" / "forecasting_tiny.yaml"

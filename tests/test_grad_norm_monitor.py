@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from pipelines.callbacks.grad_norm_monitor import GradientNormMonitor
+from pipelines.spine.callbacks.grad_norm_monitor import GradientNormMonitor
 
 
 def _tiny_model(learning_rate=0.01):

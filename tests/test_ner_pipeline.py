@@ -12,10 +12,11 @@ import tensorflow_datasets as tfds
 from cli_helpers import run_cli, saved_model_cli_run
 
 from data.tag_schemes import convert
-from pipelines import get_task, runner
-from pipelines.config import load_config
-from pipelines.ner import SentenceTagger, _predict_batch, load_sentences
-from pipelines.ner_metrics import EntityF1, entity_metrics
+from pipelines.ner.metrics import EntityF1, entity_metrics
+from pipelines.ner.task import SentenceTagger, _predict_batch, load_sentences
+from pipelines.registry import get_task
+from pipelines.spine import runner
+from pipelines.spine.config import load_config
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ROOT / "configs" / "ner_tiny.yaml"

@@ -3,8 +3,8 @@
 from pathlib import Path
 
 from benchmarks.table import README, readme_block, table
-from pipelines.config import describe
-from pipelines.sections import RNNConfig, TrainConfig
+from pipelines.spine.config import describe
+from pipelines.spine.sections import RNNConfig, TrainConfig
 
 
 def test_results_table_matches_result_files():

@@ -9,8 +9,9 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 from cli_helpers import run_cli, saved_model_cli_run
 
-from pipelines import get_task, runner
-from pipelines.config import load_config
+from pipelines.registry import get_task
+from pipelines.spine import runner
+from pipelines.spine.config import load_config
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ROOT / "configs" / "sentiment_tiny.yaml"

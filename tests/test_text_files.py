@@ -7,7 +7,7 @@ import pytest
 from data.conll import read_conll
 from data.text_classification import read_labelled_lines
 from data.text_files import TextEncodingError, read_lines, read_text
-from pipelines.task import input_lines
+from pipelines.spine.task import input_lines
 
 
 def test_gzip_by_content_and_bom(tmp_path):

@@ -10,10 +10,11 @@ import tensorflow_datasets as tfds
 from cli_helpers import run_cli, saved_model_cli_run
 
 from data.translation_text import END_ID, START_ID
-from pipelines import get_task, runner
-from pipelines.config import ConfigError, load_config
-from pipelines.translation import banned_ids, load_split
-from pipelines.translation_metrics import corpus_scores
+from pipelines.registry import get_task
+from pipelines.spine import runner
+from pipelines.spine.config import ConfigError, load_config
+from pipelines.translation.metrics import corpus_scores
+from pipelines.translation.task import banned_ids, load_split
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ROOT / "configs" / "translation_tiny.yaml"
@@ -70,7 +71,7 @@ def test_beam_never_below_greedy_log_probability(trained):
     task, run_dir, _, _ = trained
     cfg, info = runner.load_run(task, run_dir)
     model = runner.load_best_model(run_dir)
-    from pipelines.translation import make_translate_function
+    from pipelines.translation.task import make_translate_function
 
     greedy, vectorizer = make_translate_function(model, cfg, info, None)
     sources = tf.constant(load_split(cfg.data, "validation").sources)

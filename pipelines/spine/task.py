@@ -35,7 +35,7 @@ class Prepared:
 
 
 class Task(abc.ABC):
-    """One pipeline: data → model → metrics → export, driven by ``pipelines.runner``."""
+    """One pipeline: data → model → metrics → export, driven by ``pipelines.spine.runner``."""
 
     name: ClassVar[str]
     config_class: ClassVar[type]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from pipelines.config import param
+from pipelines.spine.config import param
 
 CellName = Literal["rnn", "lstm", "gru", "ln_lstm", "ln_gru"]
 

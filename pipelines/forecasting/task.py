@@ -42,9 +42,9 @@ from data.timeseries_csv import (
 from data.url_download import cached_download
 from models.conv_rnn_forecaster import ConvRNNForecaster
 from models.linear_forecaster import LinearForecaster
-from pipelines.config import ConfigError, param
-from pipelines.sections import CellName, RNNConfig, TrainConfig
-from pipelines.task import Prepared, Task
+from pipelines.spine.config import ConfigError, param
+from pipelines.spine.sections import CellName, RNNConfig, TrainConfig
+from pipelines.spine.task import Prepared, Task
 
 JENA_URL = (
     "https://storage.googleapis.com/tensorflow/tf-keras-datasets/jena_climate_2009_2016.csv.zip"
@@ -575,7 +575,7 @@ class ForecastingTask(Task):
         }
 
     def write_reports(self, model, cfg: ForecastingConfig, info: ForecastingInfo, split, run_dir):
-        from pipelines.forecasting_plots import plot_forecast, plot_training_curves
+        from pipelines.forecasting.plots import plot_forecast, plot_training_curves
 
         result = split_forecasts(model, cfg, info, split)
         count = min(cfg.data.plot_windows, len(result.actual))

@@ -13,11 +13,11 @@ from typing import Any
 
 import keras
 
-from pipelines import devices
-from pipelines.config import load_config, save_config
-from pipelines.run_dir import BEST_CHECKPOINT, CONFIG_FILE, INFO_FILE, new_run_dir, require
-from pipelines.task import Task
-from pipelines.training import make_callbacks, make_optimizer, steps_per_epoch
+from pipelines.spine import devices
+from pipelines.spine.config import load_config, save_config
+from pipelines.spine.run_dir import BEST_CHECKPOINT, CONFIG_FILE, INFO_FILE, new_run_dir, require
+from pipelines.spine.task import Task
+from pipelines.spine.training import make_callbacks, make_optimizer, steps_per_epoch
 
 
 def _say(task: Task, message: str) -> None:

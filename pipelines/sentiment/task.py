@@ -26,10 +26,10 @@ from data.text_vectorizer import (
     token_counts,
 )
 from models.rnn_classifier import RNNClassifier
-from pipelines.classification_metrics import binary_metrics
-from pipelines.config import param
-from pipelines.sections import RNNConfig, TrainConfig
-from pipelines.task import Prepared, Task, input_lines
+from pipelines.sentiment.metrics import binary_metrics
+from pipelines.spine.config import param
+from pipelines.spine.sections import RNNConfig, TrainConfig
+from pipelines.spine.task import Prepared, Task, input_lines
 
 LABEL_NAMES = ("negative", "positive")
 

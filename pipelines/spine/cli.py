@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from pipelines import TASKS, UnknownTaskError, get_task
+from pipelines.registry import TASKS, UnknownTaskError, get_task
 
 VERBS = ("train", "evaluate", "export", "predict")
 
@@ -71,8 +71,8 @@ def main(argv: list[str] | None = None) -> int:
 def _is_user_error(err: Exception) -> bool:
     from data.sources import DataUnavailableError
     from data.text_classification import TextFormatError
-    from pipelines.config import ConfigError
-    from pipelines.run_dir import RunDirError
+    from pipelines.spine.config import ConfigError
+    from pipelines.spine.run_dir import RunDirError
 
     return isinstance(
         err, ConfigError | DataUnavailableError | TextFormatError | RunDirError | UnknownTaskError
@@ -80,9 +80,9 @@ def _is_user_error(err: Exception) -> bool:
 
 
 def _run(task, args) -> int:
-    from pipelines import runner
-    from pipelines.config import ConfigError, load_config
-    from pipelines.run_dir import CONFIG_FILE, latest_run_dir
+    from pipelines.spine import runner
+    from pipelines.spine.config import ConfigError, load_config
+    from pipelines.spine.run_dir import CONFIG_FILE, latest_run_dir
 
     if args.verb == "train":
         overrides = list(args.overrides)

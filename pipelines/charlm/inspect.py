@@ -1,7 +1,7 @@
 """Looking inside a trained char LM (Karpathy's "quote neuron"): colour a text by hidden units
 and rank units by their correlation with simple predicates of the text.
 
-    python -m pipelines.charlm_inspect [--run-dir RUN] [--text FILE] [--chars 5000]
+    python -m pipelines.charlm.inspect [--run-dir RUN] [--text FILE] [--chars 5000]
         [--units 1:17,0:3] [--state hidden|cell] [--top 10] [--out DIR]
 
 Writes ``units.html`` (the text once per chosen unit, every character coloured by the unit's
@@ -217,7 +217,7 @@ def write_png(
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m pipelines.charlm_inspect",
+        prog="python -m pipelines.charlm.inspect",
         description="Colour a text by a char LM's hidden units; rank units by predicates.",
     )
     parser.add_argument("--run-dir", type=Path, help="charlm run (default: the latest)")
@@ -242,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return _run(args)
     except Exception as err:
-        from pipelines.cli import _is_user_error
+        from pipelines.spine.cli import _is_user_error
 
         if not _is_user_error(err):
             raise
@@ -253,9 +253,10 @@ def main(argv: list[str] | None = None) -> int:
 def _run(args: argparse.Namespace) -> int:
     from data.char_text import CharVocabulary
     from data.text_files import read_text
-    from pipelines import get_task, runner
-    from pipelines.charlm import load_text
-    from pipelines.run_dir import latest_run_dir
+    from pipelines.charlm.task import load_text
+    from pipelines.registry import get_task
+    from pipelines.spine import runner
+    from pipelines.spine.run_dir import latest_run_dir
 
     if args.chars < 2:
         raise ValueError(f"--chars: must be at least 2, got {args.chars}")

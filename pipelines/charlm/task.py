@@ -44,9 +44,9 @@ from data.char_text import (
 from data.sources import resolve_data_path, sample_path, tfds_load
 from data.text_files import read_text
 from models.char_lm import CharLanguageModel
-from pipelines.config import ConfigError, param
-from pipelines.sections import RNNConfig, TrainConfig
-from pipelines.task import Prepared, Task
+from pipelines.spine.config import ConfigError, param
+from pipelines.spine.sections import RNNConfig, TrainConfig
+from pipelines.spine.task import Prepared, Task
 
 
 @dataclass(frozen=True)

@@ -18,10 +18,10 @@ from data.sources import carve_validation, resolve_data_path, sample_path, tfds_
 from data.tag_schemes import convert, scheme_tags, spans, to_iob2_tag
 from data.token_features import NUM_CASINGS, TokenEncoder, tag_strings, tagging_dataset
 from models.ner_tagger import FEATURE_INPUTS, NERTagger
-from pipelines.config import param
-from pipelines.ner_metrics import EntityF1, entity_metrics
-from pipelines.sections import RNNConfig, TrainConfig
-from pipelines.task import Prepared, Task, input_lines
+from pipelines.ner.metrics import EntityF1, entity_metrics
+from pipelines.spine.config import param
+from pipelines.spine.sections import RNNConfig, TrainConfig
+from pipelines.spine.task import Prepared, Task, input_lines
 
 # The bundled sample (WNUT-17) has its own layout, whatever the config says about files.
 SAMPLE_FILES = {"train": "train.conll.gz", "validation": "dev.conll.gz", "test": "test.conll.gz"}

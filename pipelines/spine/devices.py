@@ -7,7 +7,7 @@ import contextlib
 import keras
 import tensorflow as tf
 
-from pipelines.sections import TrainConfig
+from pipelines.spine.sections import TrainConfig
 
 
 def configure(train: TrainConfig):

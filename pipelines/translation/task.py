@@ -49,10 +49,10 @@ from data.translation_text import (
 )
 from models.seq2seq_translator import Seq2SeqTranslator
 from models.sequence_crossentropy import SequenceCrossentropy
-from pipelines.config import ConfigError, param
-from pipelines.sections import CellName, RNNConfig, TrainConfig
-from pipelines.task import Prepared, Task, input_lines
-from pipelines.translation_metrics import corpus_scores
+from pipelines.spine.config import ConfigError, param
+from pipelines.spine.sections import CellName, RNNConfig, TrainConfig
+from pipelines.spine.task import Prepared, Task, input_lines
+from pipelines.translation.metrics import corpus_scores
 
 SAMPLE_FILE = ("translation", "spa-eng.tsv")
 SAMPLE_LANGUAGES = {"en", "es"}
@@ -486,7 +486,7 @@ class TranslationTask(Task):
     def write_reports(self, model, cfg: TranslationConfig, info: TranslationInfo, split, run_dir):
         """``translations_<split>.jsonl`` (20 pairs: source, reference, greedy, beam) and
         ``attention_<split>.png`` (heatmaps of the beam output for a few of them)."""
-        from pipelines.attention_plot import plot_attention
+        from pipelines.translation.plots import plot_attention
 
         pairs = load_split(cfg.data, split)
         pairs = pairs.subset(np.arange(min(REPORT_EXAMPLES, len(pairs))))

@@ -8,10 +8,10 @@ from typing import Any
 
 import keras
 
-from pipelines.callbacks.grad_norm_monitor import GradientNormMonitor
-from pipelines.callbacks.progress_logger import ProgressLogger
-from pipelines.run_dir import BEST_CHECKPOINT
-from pipelines.sections import TrainConfig
+from pipelines.spine.callbacks.grad_norm_monitor import GradientNormMonitor
+from pipelines.spine.callbacks.progress_logger import ProgressLogger
+from pipelines.spine.run_dir import BEST_CHECKPOINT
+from pipelines.spine.sections import TrainConfig
 
 
 def steps_per_epoch(
