@@ -2,11 +2,49 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from types import SimpleNamespace
+from typing import Any
 
 import keras
+from keras import ops
 
 from models.recurrent import cell_name, recurrent_layer, resolve_cell
+
+# The stack's own settings: what a model takes as its one ``rnn`` config entry. A model
+# adds return_sequences / return_state / stateful itself, from what it does with the stack.
+STACK_KEYS = (
+    "cell",
+    "units",
+    "num_layers",
+    "bidirectional",
+    "merge_mode",
+    "dropout",
+    "recurrent_dropout",
+    "residual",
+)
+
+
+def stack_config(rnn: Mapping[str, Any] | None, **defaults: Any) -> dict[str, Any]:
+    """A model's ``rnn`` argument as a plain dict of ``RNNStack`` keyword arguments: the
+    model's ``defaults`` overridden by ``rnn``; a key that is not a stack setting fails."""
+    config = {**defaults, **(rnn or {})}
+    unknown = sorted(set(config) - set(STACK_KEYS))
+    if unknown:
+        raise ValueError(
+            f"rnn: unknown stack setting(s) {unknown} (known: {', '.join(STACK_KEYS)})"
+        )
+    return config
+
+
+def legacy_stack_config(config: dict[str, Any]) -> dict[str, Any]:
+    """A model config saved before the stack became one ``rnn`` entry (its settings were
+    top-level keys) in today's form, so older ``.keras`` checkpoints still load."""
+    if "rnn" in config or "cell" not in config:
+        return config
+    config = dict(config)
+    config["rnn"] = {key: config.pop(key) for key in STACK_KEYS if key in config}
+    return config
 
 
 @keras.saving.register_keras_serializable(package="rnn_pipelines")
@@ -119,11 +157,50 @@ class RNNStack(keras.layers.Layer):
             if self.return_state:
                 output, *layer_states = output
                 states.extend(layer_states)
-            is_sequence = len(output.shape) == 3
-            if self.residual and index > 0 and is_sequence and output.shape[-1] == x.shape[-1]:
-                output = output + x
-            x = output
+            x = self._residual(index, output, x)
         return [x, *states] if self.return_state else x
+
+    def _residual(self, index: int, output, layer_input):
+        """The residual rule: a layer after the first adds its input when the shapes match
+        (not for a last layer that returns only its final step)."""
+        same_shape = len(output.shape) == len(layer_input.shape)
+        if self.residual and index > 0 and same_shape and output.shape[-1] == layer_input.shape[-1]:
+            return output + layer_input
+        return output
+
+    @property
+    def cells(self) -> list[keras.layers.Layer]:
+        """The recurrent cell of every layer, bottom first (unidirectional stacks)."""
+        if self.bidirectional:
+            raise ValueError("cells/step: a bidirectional stack cannot run step by step")
+        return [layer.cell for layer in self.rnn_layers]
+
+    def initial_states(self, batch_size) -> list[list]:
+        """Zero states for :meth:`step`: one list per layer (``[h, c]`` for LSTMs, ``[h]``
+        otherwise)."""
+        states = []
+        for cell in self.cells:
+            sizes = (
+                cell.state_size if isinstance(cell.state_size, list | tuple) else [cell.state_size]
+            )
+            states.append(
+                [ops.zeros((batch_size, size), dtype=cell.compute_dtype) for size in sizes]
+            )
+        return states
+
+    def step(self, x, states: list[list]) -> tuple:
+        """One time step through every layer with explicit states: (batch, features) and
+        per-layer states → (batch, units) output of the last layer, new per-layer states.
+        Same weights and residual rule as :meth:`call`; inference only (no dropout); the
+        carried state of a stateful stack is not touched."""
+        new_states = []
+        for index, cell in enumerate(self.cells):
+            output, layer_states = cell(x, states[index], training=False)
+            if not isinstance(layer_states, list | tuple):
+                layer_states = [layer_states]
+            new_states.append(list(layer_states))
+            x = self._residual(index, output, x)
+        return x, new_states
 
     def compute_mask(self, inputs, mask=None):
         output_mask = mask if self.return_sequences else None

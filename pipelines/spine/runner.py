@@ -70,7 +70,7 @@ def train(task: Task, cfg: Any, run_dir: Path | None = None) -> Path:
         f"data: {prepared.train_examples} train / {prepared.validation_examples} validation "
         f"examples ({cfg.data.source})",
     )
-    epoch_steps = steps_per_epoch(cfg.train, prepared.train_examples, prepared.train_batches)
+    epoch_steps = steps_per_epoch(cfg.train, prepared.train_batches)
     with scope:
         model = task.build_model(cfg, prepared.info)
         model.compile(
@@ -126,7 +126,8 @@ def evaluate(task: Task, run_dir: Path, split: str = "test") -> dict[str, Any]:
     cfg, info = load_run(task, run_dir)
     model = load_best_model(run_dir)
     started = time.perf_counter()
-    metrics = task.evaluate(model, cfg, info, split)
+    evaluation = task.evaluate(model, cfg, info, split)
+    metrics = evaluation.metrics
     record = {
         "task": task.name,
         "split": split,
@@ -134,7 +135,7 @@ def evaluate(task: Task, run_dir: Path, split: str = "test") -> dict[str, Any]:
         **metrics,
         "seconds": round(time.perf_counter() - started, 2),
     }
-    reports = task.write_reports(model, cfg, info, split, run_dir)
+    reports = task.write_reports(model, cfg, info, evaluation, split, run_dir)
     if reports:
         record["reports"] = [str(Path(p).relative_to(run_dir)) for p in reports]
     name = "metrics.json" if split == "test" else f"metrics_{split}.json"

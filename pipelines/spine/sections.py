@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from pipelines.spine.config import param
 
@@ -24,6 +24,20 @@ class RNNConfig:
         0.0, min=0.0, max=0.95, doc="built-in cells only (rnn, lstm, gru)"
     )
     residual: bool = param(False, doc="add each layer's input to its output when widths match")
+
+    def stack(self) -> dict[str, Any]:
+        """The one ``rnn`` argument every model takes (``models.rnn_stack.RNNStack``'s
+        settings; ``layers`` is its ``num_layers``)."""
+        return {
+            "cell": self.cell,
+            "units": self.units,
+            "num_layers": self.layers,
+            "bidirectional": self.bidirectional,
+            "merge_mode": self.merge_mode,
+            "dropout": self.dropout,
+            "recurrent_dropout": self.recurrent_dropout,
+            "residual": self.residual,
+        }
 
     def check(self) -> tuple[str, str] | None:
         if self.recurrent_dropout and self.cell.startswith("ln_"):

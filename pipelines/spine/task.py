@@ -6,70 +6,109 @@ import abc
 import argparse
 import sys
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 import keras
 
 from data.text_files import read_lines
 
+ConfigT = TypeVar("ConfigT")
+InfoT = TypeVar("InfoT")
+
 
 @dataclass
-class Prepared:
+class Prepared(Generic[InfoT]):
     """Training data made ready by a task: batched datasets and the facts learned from them.
 
     ``info`` is the task's small info object (vocabulary, label set, statistics); it is saved
     as ``info.json`` in the run directory and handed back to every later step.
+    ``train_batches`` is the exact number of batches in one pass over ``train`` (length
+    bucketing makes more than ``ceil(examples / batch_size)``): schedules and progress lines
+    count it. ``extra`` is what the task's callbacks need from preparation (e.g. validation
+    sentences in a known order), so nothing travels on the task object.
     """
 
     train: Any  # tf.data.Dataset of (inputs, targets)
     validation: Any
-    info: Any
+    info: InfoT
     train_examples: int
     validation_examples: int
+    train_batches: int
     probe_batch: Any = None  # one (inputs, targets) batch for the gradient-norm monitor
-    # Batches in one pass over ``train`` when known exactly (length bucketing makes more than
-    # ceil(train_examples / batch_size)); None = that ceiling.
-    train_batches: int | None = None
+    extra: Any = None
 
 
-class Task(abc.ABC):
+@dataclass
+class Evaluation:
+    """What ``Task.evaluate`` found on one split: ``metrics`` (JSON-ready, with ``examples``)
+    and ``details``, whatever the task's reports need (predictions, baselines), so
+    ``write_reports`` never reads or predicts the data again."""
+
+    metrics: dict[str, Any]
+    details: Any = None
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    """A task's benchmark: the full config trained on real data (``make bench-<task>``)."""
+
+    config: str  # relative to the project root
+    dataset: str  # what the data is, for the results table
+    metric: str  # key in metrics.json
+    goal: float
+    higher_is_better: bool
+    split: str = "test"  # the headline split
+    overrides: tuple[str, ...] = field(default=("data.source=files",))
+
+
+class Task(abc.ABC, Generic[ConfigT, InfoT]):
     """One pipeline: data → model → metrics → export, driven by ``pipelines.spine.runner``."""
 
     name: ClassVar[str]
     config_class: ClassVar[type]
     info_class: ClassVar[type]
+    sample_config: ClassVar[str]  # the demo's config (bundled data, minutes on a CPU)
+    benchmark: ClassVar[Benchmark | None] = None
 
     @abc.abstractmethod
-    def prepare(self, cfg: Any) -> Prepared:
+    def prepare(self, cfg: ConfigT) -> Prepared[InfoT]:
         """Loads train data, carves validation from it and learns the info object."""
 
     @abc.abstractmethod
-    def build_model(self, cfg: Any, info: Any) -> keras.Model:
+    def build_model(self, cfg: ConfigT, info: InfoT) -> keras.Model:
         """The trainable Keras model (backend-agnostic layers from ``models/``)."""
 
     @abc.abstractmethod
-    def compile_args(self, cfg: Any, info: Any) -> dict[str, Any]:
+    def compile_args(self, cfg: ConfigT, info: InfoT) -> dict[str, Any]:
         """``loss`` and ``metrics`` for ``model.compile``."""
 
-    def callbacks(self, cfg: Any, info: Any, prepared: Prepared) -> list[keras.callbacks.Callback]:
+    def callbacks(
+        self, cfg: ConfigT, info: InfoT, prepared: Prepared[InfoT]
+    ) -> list[keras.callbacks.Callback]:
         """Task callbacks that run before the shared ones (e.g. computing a ``val_f1``)."""
         return []
 
     @abc.abstractmethod
-    def evaluate(self, model: keras.Model, cfg: Any, info: Any, split: str) -> dict[str, Any]:
+    def evaluate(self, model: keras.Model, cfg: ConfigT, info: InfoT, split: str) -> Evaluation:
         """Metrics on ``split`` (``test`` or ``validation``); must include ``examples``."""
 
     def write_reports(
-        self, model: keras.Model, cfg: Any, info: Any, split: str, run_dir: Path
+        self,
+        model: keras.Model,
+        cfg: ConfigT,
+        info: InfoT,
+        evaluation: Evaluation,
+        split: str,
+        run_dir: Path,
     ) -> list[Path]:
-        """Optional files written into the run directory after ``evaluate`` (plots, prediction
-        dumps); returns their paths, listed under ``reports`` in the metrics file."""
+        """Optional files written into the run directory from ``evaluation`` (plots,
+        prediction dumps); returns their paths, listed under ``reports`` in the metrics file."""
         return []
 
     @abc.abstractmethod
-    def export(self, model: keras.Model, cfg: Any, info: Any, path: Path) -> dict[str, Any]:
+    def export(self, model: keras.Model, cfg: ConfigT, info: InfoT, path: Path) -> dict[str, Any]:
         """Writes a SavedModel with plain string/number signatures; returns an example call."""
 
     def add_predict_arguments(self, parser: argparse.ArgumentParser) -> None:
@@ -78,9 +117,15 @@ class Task(abc.ABC):
 
     @abc.abstractmethod
     def predict(
-        self, model: keras.Model, cfg: Any, info: Any, inputs: Iterable[str], args: Any
+        self, model: keras.Model, cfg: ConfigT, info: InfoT, inputs: Iterable[str], args: Any
     ) -> Iterator[dict[str, Any]]:
         """Predictions for raw inputs, one JSON-ready dict per input."""
+
+
+def check_split(split: str) -> None:
+    """The splits ``evaluate`` accepts."""
+    if split not in ("test", "validation"):
+        raise ValueError(f"split must be 'test' or 'validation', got {split!r}")
 
 
 def input_lines(inputs: Iterable[str] | None, path: str | None) -> Iterator[str]:
@@ -91,3 +136,15 @@ def input_lines(inputs: Iterable[str] | None, path: str | None) -> Iterator[str]
         yield from lines[:-1] if lines and not lines[-1] else lines  # no line after the last \n
     else:
         yield from (line.rstrip("\n") for line in (inputs if inputs is not None else sys.stdin))
+
+
+def batched(items: Iterable[str], size: int) -> Iterator[list[str]]:
+    """``items`` in lists of ``size`` (the last one shorter), for batched ``predict``."""
+    batch: list[str] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
@@ -14,16 +13,10 @@ from pipelines.spine.run_dir import BEST_CHECKPOINT
 from pipelines.spine.sections import TrainConfig
 
 
-def steps_per_epoch(
-    train: TrainConfig, train_examples: int, train_batches: int | None = None
-) -> int:
+def steps_per_epoch(train: TrainConfig, train_batches: int) -> int:
     """Optimizer steps in one epoch (what schedules and progress lines count): the configured
-    ``train.steps_per_epoch``, else the task's exact batch count, else examples / batch size."""
-    return (
-        train.steps_per_epoch
-        or train_batches
-        or max(1, math.ceil(train_examples / train.batch_size))
-    )
+    ``train.steps_per_epoch``, else the exact number of batches in one pass over the data."""
+    return train.steps_per_epoch or max(1, train_batches)
 
 
 def make_optimizer(train: TrainConfig, epoch_steps: int) -> keras.optimizers.Optimizer:

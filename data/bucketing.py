@@ -1,0 +1,83 @@
+"""Batches of variable-length examples, bucketed by length, with their exact count.
+
+Sentiment, NER, POS and translation batch through :func:`batch_by_length`. With bucketing a
+batch holds examples of similar length, so the recurrent layers run over little padding;
+each length bucket ends with its own partial batch, so a pass has more batches than
+``ceil(examples / batch_size)``. The count is computed from the lengths and declared on the
+dataset (``assert_cardinality``), so Keras, learning-rate schedules and progress lines know
+the true epoch length.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+from data.dataset_options import without_autotune
+
+
+@dataclass(frozen=True)
+class Batches:
+    """A batched dataset and the number of batches in one pass over it."""
+
+    dataset: tf.data.Dataset
+    count: int
+
+
+def length_boundaries(longest: int, first: int = 8, ratio: float = 1.2) -> list[int]:
+    """Geometric bucket edges (×``ratio`` from ``first`` tokens) up to ``longest``: a batch
+    pads at most ~20% at any length, for sentences of 5 tokens and reviews of 2,700 alike."""
+    boundaries, edge = set(), float(first)
+    while edge < longest:
+        boundaries.add(int(edge))
+        edge *= ratio
+    return sorted(boundaries)
+
+
+def batch_count(lengths: Sequence[int] | np.ndarray, batch_size: int, bucketed: bool) -> int:
+    """Batches :func:`batch_by_length` yields for examples of these ``lengths``."""
+    lengths = np.asarray(lengths, dtype=np.int64)
+    if not bucketed or len(lengths) == 0:
+        return -(-len(lengths) // batch_size)
+    # tf.data's bucket i holds boundaries[i-1] <= length < boundaries[i].
+    buckets = np.searchsorted(length_boundaries(int(lengths.max())), lengths, side="right")
+    return int(np.sum(-(-np.bincount(buckets) // batch_size)))
+
+
+def batch_by_length(
+    ds: tf.data.Dataset,
+    lengths: Sequence[int] | np.ndarray,
+    *,
+    batch_size: int,
+    length_of: Callable[..., tf.Tensor],
+    padded_shapes: Any,
+    bucket_by_length: bool,
+    map_batch: Callable[..., Any] | None = None,
+) -> Batches:
+    """Pads ``ds`` (one example per element, ``lengths[i]`` the length ``length_of`` gives
+    for element ``i``) into batches of ``batch_size``, bucketed by length when asked.
+
+    Padding is 0. ``map_batch`` is mapped over the padded batches (e.g. to split inputs from
+    targets). The result is prefetched, autotune off (see ``dataset_options``).
+    """
+    if len(lengths) == 0:
+        raise ValueError("no examples to batch")
+    if bucket_by_length:
+        boundaries = length_boundaries(int(np.max(lengths)))
+        ds = ds.bucket_by_sequence_length(
+            element_length_func=length_of,
+            bucket_boundaries=boundaries,
+            bucket_batch_sizes=[batch_size] * (len(boundaries) + 1),
+            padded_shapes=padded_shapes,
+        )
+    else:
+        ds = ds.padded_batch(batch_size, padded_shapes=padded_shapes)
+    count = batch_count(lengths, batch_size, bucket_by_length)
+    ds = ds.apply(tf.data.experimental.assert_cardinality(count))
+    if map_batch is not None:
+        ds = ds.map(map_batch)
+    return Batches(without_autotune(ds.prefetch(2)), count)
