@@ -1,5 +1,6 @@
 """Character-level text: the TFDS-like 90/5/5 split, the character vocabulary and the two
-batchings of a character language model (random windows; consecutive windows per lane)."""
+batchings of a character language model (random windows; consecutive windows per lane), each
+with its exact number of batches per pass."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 import tensorflow as tf
 
+from data.bucketing import Batches
 from data.dataset_options import without_autotune
 
 UNKNOWN = "[UNK]"  # id 0: characters not seen in train (several characters, so never a real one)
@@ -67,13 +69,20 @@ class CharVocabulary:
         return "".join(table[int(i)] for i in ids)
 
 
-def random_windows(
-    ids: np.ndarray, window: int, batch_size: int, seed: int
-) -> tuple[tf.data.Dataset, int]:
+@dataclass(frozen=True)
+class CharBatches(Batches):
+    """Batches of (input, next-character target) windows: ``count`` batches, ``windows``
+    windows and ``characters`` predicted characters in one pass."""
+
+    windows: int
+    characters: int
+
+
+def random_windows(ids: np.ndarray, window: int, batch_size: int, seed: int) -> CharBatches:
     """Teacher-forcing batches of windows at uniformly random offsets, new ones every pass.
 
     One pass holds ``(len(ids) - 1) // window`` windows rounded down to whole batches, so an
-    epoch sees about as many characters as the text has. Returns (dataset, windows per pass).
+    epoch sees about as many characters as the text has.
     """
     count = (len(ids) - 1) // window // batch_size * batch_size
     if count == 0:
@@ -91,18 +100,15 @@ def random_windows(
 
     ds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).take(count)
     ds = ds.map(window_at).batch(batch_size, drop_remainder=True).prefetch(2)
-    return without_autotune(ds), count
+    return CharBatches(without_autotune(ds), count // batch_size, count, count * window)
 
 
-def lane_windows(
-    ids: np.ndarray, lanes: int, window: int, seed: int | None = None
-) -> tuple[tf.data.Dataset, int]:
+def lane_windows(ids: np.ndarray, lanes: int, window: int, seed: int | None = None) -> CharBatches:
     """Truncated-BPTT batches: the text cut into ``lanes`` parallel lanes, batch ``k`` holding
     the ``k``-th window of every lane, so row ``i`` of consecutive batches continues lane ``i``.
 
     With ``seed`` the lanes start at a random offset in ``[0, window)`` on every pass, so window
-    boundaries move between epochs; every pass has the same number of batches. Returns
-    (dataset, batches per pass).
+    boundaries move between epochs; every pass has the same number of batches.
     """
     shift_room = window - 1 if seed is not None else 0
     lane_length = (len(ids) - 1 - shift_room) // lanes // window * window
@@ -129,15 +135,15 @@ def lane_windows(
         ds = shifts.flat_map(lambda v: batches_from(tf.cast(v % window, tf.int32)))
         # flat_map hides the length; Keras warns about a dataset that "ran out" without it.
         ds = ds.apply(tf.data.experimental.assert_cardinality(steps))
-    return without_autotune(ds.prefetch(2)), steps
+    return CharBatches(without_autotune(ds.prefetch(2)), steps, steps * lanes, used)
 
 
-def evaluation_lanes(ids: np.ndarray, lanes: int, window: int) -> tuple[tf.data.Dataset, int]:
+def evaluation_lanes(ids: np.ndarray, lanes: int, window: int) -> CharBatches:
     """Consecutive windows per lane for scoring a stateful model on a whole split.
 
     Windows of one split must all be the same length (the mean of Keras' validation loss
     weights batches equally), so the window is shortened to divide the lane with less than
-    one character per window left over. Returns (dataset, characters scored).
+    one character per window left over.
     """
     lane_length = (len(ids) - 1) // lanes
     if lane_length == 0:
@@ -146,19 +152,17 @@ def evaluation_lanes(ids: np.ndarray, lanes: int, window: int) -> tuple[tf.data.
         )
     steps = math.ceil(lane_length / window)
     window = lane_length // steps
-    ds, _ = lane_windows(ids[: lanes * steps * window + 1], lanes, window)
-    return ds, lanes * steps * window
+    return lane_windows(ids[: lanes * steps * window + 1], lanes, window)
 
 
-def evaluation_windows(
-    ids: np.ndarray, window: int, batch_size: int
-) -> tuple[tf.data.Dataset, int]:
+def evaluation_windows(ids: np.ndarray, window: int, batch_size: int) -> CharBatches:
     """Non-overlapping windows from the start, each scored from a zero state (how a model
-    trained on random windows reads). Returns (dataset, characters scored)."""
+    trained on random windows reads); the last batch may be short."""
     count = (len(ids) - 1) // window
     if count == 0:
         raise ValueError(f"data: {len(ids)} characters are shorter than one window ({window})")
     x = ids[: count * window].reshape(count, window)
     y = ids[1 : count * window + 1].reshape(count, window)
     ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size)
-    return without_autotune(ds), count * window
+    batches = -(-count // batch_size)
+    return CharBatches(without_autotune(ds), batches, count, count * window)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-import keras
-from keras import ops
+from collections.abc import Mapping
+from typing import Any
 
-from models.rnn_stack import RNNStack
+import keras
+
+from models.rnn_stack import RNNStack, legacy_stack_config, stack_config
 
 
 @keras.saving.register_keras_serializable(package="rnn_pipelines")
@@ -22,8 +24,8 @@ class CharLanguageModel(keras.Model):
     Args:
         vocabulary_size: number of character ids (the unknown id included).
         embedding_dim: character embedding width.
-        cell, units, num_layers, dropout, recurrent_dropout, residual: the unidirectional
-            recurrent stack (see ``RNNStack``).
+        rnn: the recurrent stack's settings (``models.rnn_stack.STACK_KEYS``; unidirectional),
+            over the defaults: 2 LSTM layers of 256 units.
         output_dropout: dropout on the last layer's outputs before the softmax layer.
         stateful: carry the recurrent state across batches.
         batch_size: fixed batch size of the input (required when ``stateful``).
@@ -33,17 +35,15 @@ class CharLanguageModel(keras.Model):
         self,
         vocabulary_size: int,
         embedding_dim: int = 64,
-        cell: str = "lstm",
-        units: int = 256,
-        num_layers: int = 2,
-        dropout: float = 0.0,
-        recurrent_dropout: float = 0.0,
-        residual: bool = False,
+        rnn: Mapping[str, Any] | None = None,
         output_dropout: float = 0.0,
         stateful: bool = False,
         batch_size: int | None = None,
         **kwargs,
     ):
+        stack = stack_config(rnn, cell="lstm", units=256, num_layers=2, bidirectional=False)
+        if stack["bidirectional"]:
+            raise ValueError("rnn.bidirectional: a language model reads left to right")
         if stateful and batch_size is None:
             raise ValueError("batch_size: a stateful model needs a fixed batch size")
         # === Layers ===
@@ -56,18 +56,7 @@ class CharLanguageModel(keras.Model):
             embeddings_initializer=keras.initializers.RandomNormal(stddev=1.0),
             name="char_embedding",
         )
-        self.encoder = RNNStack(
-            cell=cell,
-            units=units,
-            num_layers=num_layers,
-            bidirectional=False,
-            dropout=dropout,
-            recurrent_dropout=recurrent_dropout,
-            residual=residual,
-            return_sequences=True,
-            stateful=stateful,
-            name="encoder",
-        )
+        self.encoder = RNNStack(**stack, return_sequences=True, stateful=stateful, name="encoder")
         self.output_dropout = keras.layers.Dropout(output_dropout, name="output_dropout")
         self.head = keras.layers.Dense(vocabulary_size, dtype="float32", name="next_char_logits")
 
@@ -82,12 +71,7 @@ class CharLanguageModel(keras.Model):
         # === Config ===
         self.vocabulary_size = vocabulary_size
         self.embedding_dim = embedding_dim
-        self.cell = cell
-        self.units = units
-        self.num_layers = num_layers
-        self.dropout = dropout
-        self.recurrent_dropout = recurrent_dropout
-        self.residual = residual
+        self.rnn = stack
         self.output_dropout_rate = output_dropout
         self.stateful = stateful
         self.batch_size = batch_size
@@ -95,35 +79,19 @@ class CharLanguageModel(keras.Model):
     @property
     def cells(self) -> list[keras.layers.Layer]:
         """The recurrent cell of every layer, bottom first (weights shared with the stack)."""
-        return [layer.cell for layer in self.encoder.rnn_layers]
+        return self.encoder.cells
 
     def initial_states(self, batch_size) -> list[list]:
         """Zero states for :meth:`step`: one list per layer (``[h, c]`` for LSTMs, ``[h]``
         otherwise)."""
-        states = []
-        for cell in self.cells:
-            sizes = (
-                cell.state_size if isinstance(cell.state_size, list | tuple) else [cell.state_size]
-            )
-            states.append(
-                [ops.zeros((batch_size, size), dtype=cell.compute_dtype) for size in sizes]
-            )
-        return states
+        return self.encoder.initial_states(batch_size)
 
     def step(self, char_ids, states: list[list]) -> tuple:
         """One character per row: (batch,) ids and per-layer states → ((batch, vocabulary)
-        float32 logits, new per-layer states). Inference only (no dropout)."""
-        x = self.char_embedding(char_ids)
-        new_states = []
-        for index, cell in enumerate(self.cells):
-            output, layer_states = cell(x, states[index], training=False)
-            if not isinstance(layer_states, list | tuple):
-                layer_states = [layer_states]
-            new_states.append(list(layer_states))
-            if self.residual and index > 0 and output.shape[-1] == x.shape[-1]:
-                output = output + x
-            x = output
-        return self.head(x), new_states
+        float32 logits, new per-layer states). Inference only (no dropout); the stack's own
+        :meth:`RNNStack.step`, so the residual rule is the full model's."""
+        x, states = self.encoder.step(self.char_embedding(char_ids), states)
+        return self.head(x), states
 
     def reset_states(self) -> None:
         """Zeroes the carried state of a stateful model (no-op otherwise)."""
@@ -136,12 +104,7 @@ class CharLanguageModel(keras.Model):
             "trainable": self.trainable,
             "vocabulary_size": self.vocabulary_size,
             "embedding_dim": self.embedding_dim,
-            "cell": self.cell,
-            "units": self.units,
-            "num_layers": self.num_layers,
-            "dropout": self.dropout,
-            "recurrent_dropout": self.recurrent_dropout,
-            "residual": self.residual,
+            "rnn": dict(self.rnn),
             "output_dropout": self.output_dropout_rate,
             "stateful": self.stateful,
             "batch_size": self.batch_size,
@@ -149,4 +112,5 @@ class CharLanguageModel(keras.Model):
 
     @classmethod
     def from_config(cls, config):
-        return cls(**config)
+        # Checkpoints saved before the stack became one ``rnn`` entry load too.
+        return cls(**legacy_stack_config(config))

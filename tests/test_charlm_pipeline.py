@@ -4,9 +4,6 @@ SavedModel + saved_model_cli, predict CLI, TFDS, and the hidden-unit inspector."
 import dataclasses
 import json
 import math
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import keras
@@ -14,27 +11,33 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
-from cli_helpers import saved_model_cli_run
+from cli_helpers import run_cli, saved_model_cli_run
 
 from data.char_text import CharVocabulary
 from models.char_lm import CharLanguageModel
 from pipelines.charlm import inspect as charlm_inspect
-from pipelines.charlm.task import LaneStateKeeper, generation_function
+from pipelines.charlm.callbacks import LaneStateKeeper
+from pipelines.charlm.serving import generation_function
 from pipelines.registry import get_task
 from pipelines.spine import runner
 from pipelines.spine.config import ConfigError, load_config
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ROOT / "configs" / "charlm_tiny.yaml"
-ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+
+
+def _tiny(*overrides: str):
+    """The task and the tiny config with ``overrides``."""
+    task = get_task("charlm")
+    return task, load_config(task.config_class, TINY, list(overrides))
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """One tiny stateful run (train → evaluate both splits → export) shared below."""
-    task = get_task("charlm")
+    task, cfg = _tiny()
     run_dir = tmp_path_factory.mktemp("runs") / "charlm" / "tiny"
-    runner.train(task, load_config(task.config_class, TINY), run_dir)
+    runner.train(task, cfg, run_dir)
     metrics = {split: runner.evaluate(task, run_dir, split) for split in ("test", "validation")}
     exported = runner.export(task, run_dir)
     return task, run_dir, metrics, exported
@@ -144,29 +147,12 @@ def test_saved_model_cli_run_generate(trained):
 
 def test_predict_cli_prime_length_temperature(trained):
     task, run_dir, _, _ = trained
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pipelines",
-            "predict",
-            "charlm",
-            "--run-dir",
-            str(run_dir),
-            "--prime",
-            "ROMEO:",
-            "--length",
-            "30",
-            "--temperature",
-            "0.8",
-            "--seed",
-            "3",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=ENV,
+    result = run_cli(
+        "predict",
+        "charlm",
+        "--run-dir",
+        str(run_dir),
+        *("--prime", "ROMEO:", "--length", "30", "--temperature", "0.8", "--seed", "3"),
     )
     assert result.returncode == 0, result.stderr[-2000:]
     record = json.loads(result.stdout.strip().splitlines()[-1])
@@ -229,7 +215,7 @@ def test_predicates_and_correlation_by_hand():
 
 def test_unit_activations_are_the_stack_outputs():
     keras.utils.set_random_seed(0)
-    model = CharLanguageModel(10, 4, cell="ln_lstm", units=5, num_layers=2)
+    model = CharLanguageModel(10, 4, rnn={"cell": "ln_lstm", "units": 5, "num_layers": 2})
     ids = np.arange(1, 10, dtype=np.int32)
     hidden = charlm_inspect.unit_activations(model, ids, "hidden")
     assert hidden.shape == (9, 2, 5)
@@ -237,13 +223,13 @@ def test_unit_activations_are_the_stack_outputs():
     np.testing.assert_allclose(hidden[:, 1], top, atol=1e-5)
     cell = charlm_inspect.unit_activations(model, ids, "cell")
     assert np.all(np.abs(cell) <= 1) and not np.allclose(cell, hidden)
-    gru = CharLanguageModel(10, 4, cell="gru", units=5)
+    gru = CharLanguageModel(10, 4, rnn={"cell": "gru", "units": 5})
     with pytest.raises(ValueError, match="no cell state"):
         charlm_inspect.unit_activations(gru, ids, "cell")
 
 
 def test_lane_state_keeper_undoes_calls_between_steps_and_resets_per_pass():
-    model = CharLanguageModel(8, 3, units=4, stateful=True, batch_size=2)
+    model = CharLanguageModel(8, 3, rnn={"units": 4}, stateful=True, batch_size=2)
     keeper = LaneStateKeeper(batches_per_pass=2)
     keeper.set_model(model)
     x = np.array([[1, 2, 3], [4, 5, 6]], dtype="int32")
@@ -264,11 +250,8 @@ def test_lane_state_keeper_undoes_calls_between_steps_and_resets_per_pass():
 
 
 def test_windows_mode_trains_and_reads_windows_from_zero(tmp_path):
-    task = get_task("charlm")
-    cfg = load_config(
-        task.config_class,
-        TINY,
-        ["data.mode=windows", "train.epochs=1", "model.rnn.cell=gru", "sampling.every_epochs=0"],
+    task, cfg = _tiny(
+        "data.mode=windows", "train.epochs=1", "model.rnn.cell=gru", "sampling.every_epochs=0"
     )
     run_dir = runner.train(task, cfg, tmp_path / "run")
     metrics = runner.evaluate(task, run_dir, "validation")
@@ -277,11 +260,8 @@ def test_windows_mode_trains_and_reads_windows_from_zero(tmp_path):
 
 
 def test_tfds_mock_data_source(tmp_path):
-    task = get_task("charlm")
-    cfg = load_config(
-        task.config_class,
-        TINY,
-        ["data.source=tfds", "train.epochs=1", "sampling.every_epochs=0", "data.window=8"],
+    task, cfg = _tiny(
+        "data.source=tfds", "train.epochs=1", "sampling.every_epochs=0", "data.window=8"
     )
     with tfds.testing.mock_data(num_examples=40):
         run_dir = runner.train(task, cfg, tmp_path / "run")
@@ -291,10 +271,21 @@ def test_tfds_mock_data_source(tmp_path):
 
 
 def test_config_errors_name_the_key():
-    task = get_task("charlm")
-    cfg = load_config(task.config_class, TINY, ["model.rnn.bidirectional=true"])
+    task, cfg = _tiny("model.rnn.bidirectional=true")
     with pytest.raises(ConfigError, match=r"model\.rnn\.bidirectional: a language model"):
         task.prepare(cfg)
-    cfg = load_config(task.config_class, TINY, ["train.strategy=mirrored"])
+    task, cfg = _tiny("train.strategy=mirrored")
     with pytest.raises(ConfigError, match=r"train\.strategy: mirrored splits each batch"):
         task.prepare(cfg)
+
+
+@pytest.mark.parametrize("mode", ["stateful", "windows"])
+def test_prepared_train_batches_is_one_pass(mode):
+    """``Prepared.train_batches`` (the runner's epoch length, the LR schedule's and the lane
+    resets' period) equals the batches of one pass over ``train``, the declared cardinality."""
+    task, cfg = _tiny(f"data.mode={mode}")
+    prepared = task.prepare(cfg)
+    for _ in range(2):  # stateful passes move their offset; windows passes redraw
+        assert sum(1 for _ in prepared.train) == prepared.train_batches
+    assert int(prepared.train.cardinality()) == prepared.train_batches
+    assert prepared.train_examples == prepared.train_batches * cfg.train.batch_size

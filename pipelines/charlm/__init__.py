@@ -1,0 +1,1 @@
+"""Character language model: truncated BPTT, in-graph sampling, hidden-unit inspector."""

@@ -20,8 +20,12 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:  # TensorFlow loads only when a model is inspected, not for --help
+    from models.char_lm import CharLanguageModel
 
 _SPEAKER_LINE = re.compile(r"^[A-Z][A-Za-z' ]*:[ \t]*$")
 
@@ -90,14 +94,17 @@ class Unit:
         return unit
 
 
-def unit_activations(model, ids: np.ndarray, state: str = "hidden") -> np.ndarray:
+def unit_activations(
+    model: CharLanguageModel, ids: np.ndarray, state: str = "hidden"
+) -> np.ndarray:
     """(characters, layers, units) activations after reading each character, the state
     carried from the first: the hidden output, or tanh of the LSTM cell state (``cell``)."""
     import tensorflow as tf
 
     slot = 0 if state == "hidden" else 1
     if slot >= len(model.initial_states(1)[0]):
-        raise ValueError(f"--state cell: the {model.cell} cell has no cell state (use hidden)")
+        cell = model.rnn["cell"]
+        raise ValueError(f"--state cell: the {cell} cell has no cell state (use hidden)")
 
     @tf.function
     def run(ids):
@@ -251,9 +258,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from data.char_corpus import read_split
     from data.char_text import CharVocabulary
     from data.text_files import read_text
-    from pipelines.charlm.task import load_text
     from pipelines.registry import get_task
     from pipelines.spine import runner
     from pipelines.spine.run_dir import latest_run_dir
@@ -264,7 +271,7 @@ def _run(args: argparse.Namespace) -> int:
     run_dir = args.run_dir or latest_run_dir("charlm")
     cfg, info = runner.load_run(task, run_dir)
     model = runner.load_best_model(run_dir)
-    text = read_text(args.text) if args.text else load_text(cfg.data, "validation")
+    text = read_text(args.text) if args.text else read_split(cfg.data, "validation")
     text = text[: args.chars]
     vocabulary = CharVocabulary.from_list(info.vocabulary)
     activations = unit_activations(model, vocabulary.encode(text), args.state)

@@ -1,0 +1,74 @@
+"""The char-LM data path in three calls: :func:`read_split` (a split's text from its source),
+:func:`training_batches` and :func:`evaluation_batches` (the windows a model reads, in the
+order its ``data.mode`` needs, with their exact count)."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+
+from data.char_text import (
+    SPLITS,
+    CharBatches,
+    evaluation_lanes,
+    evaluation_windows,
+    lane_windows,
+    random_windows,
+    split_text,
+)
+from data.sources import resolve_data_path, sample_path, tfds_load
+from data.text_files import read_text
+
+# How evaluation reads a split, by data.mode (reported as ``protocol`` in the metrics).
+PROTOCOLS = {
+    "stateful": "consecutive windows, state carried per lane",
+    "windows": "non-overlapping windows, each from a zero state",
+}
+
+
+class CharDataSettings(Protocol):
+    """The ``data`` config keys this module reads (``pipelines.charlm.config.CharLMData``)."""
+
+    source: str  # sample | files | tfds
+    tfds_name: str
+    tfds_data_dir: str | None
+    path: str
+    mode: str  # stateful | windows
+    window: int
+    random_offset: bool
+    max_train_chars: int | None
+    max_eval_chars: int | None
+
+
+def read_split(data: CharDataSettings, split: str) -> str:
+    """The ``train``, ``validation`` or ``test`` text of the configured source, capped by
+    ``max_train_chars`` / ``max_eval_chars``. TFDS has the three splits; the bundled sample
+    and a file are split 90/5/5 by characters as TFDS ``tiny_shakespeare`` is."""
+    if split not in SPLITS:
+        raise ValueError(f"split must be 'train', 'validation' or 'test', got {split!r}")
+    if data.source == "tfds":
+        ds = tfds_load(data.tfds_name, split, data.tfds_data_dir)
+        text = "".join(example["text"].decode("utf-8") for example in ds.as_numpy_iterator())
+    else:
+        path = sample_path("charlm", "input.txt") if data.source == "sample" else None
+        text = split_text(read_text(path or resolve_data_path(data.path)))[split]
+    cap = data.max_train_chars if split == "train" else data.max_eval_chars
+    return text[:cap] if cap is not None else text
+
+
+def training_batches(
+    data: CharDataSettings, ids: np.ndarray, batch_size: int, seed: int
+) -> CharBatches:
+    """One pass of training batches: ``batch_size`` lanes of consecutive windows (stateful;
+    a new random offset per pass with ``random_offset``) or random windows."""
+    if data.mode == "stateful":
+        return lane_windows(ids, batch_size, data.window, seed if data.random_offset else None)
+    return random_windows(ids, data.window, batch_size, seed)
+
+
+def evaluation_batches(data: CharDataSettings, ids: np.ndarray, batch_size: int) -> CharBatches:
+    """A whole split read the way the model was trained to read (see :data:`PROTOCOLS`)."""
+    if data.mode == "stateful":
+        return evaluation_lanes(ids, batch_size, data.window)
+    return evaluation_windows(ids, data.window, batch_size)

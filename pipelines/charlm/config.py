@@ -1,0 +1,81 @@
+"""The char-LM config (``configs/charlm*.yaml``) and the facts learned from its training text."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from pipelines.spine.config import param
+from pipelines.spine.sections import RNNConfig, TrainConfig
+
+
+@dataclass(frozen=True)
+class CharLMData:
+    """Where the text comes from and how it is cut into training windows."""
+
+    source: Literal["sample", "files", "tfds"] = param(
+        "sample", doc="sample (bundled Tiny Shakespeare), files (data.path), tfds (data.tfds_name)"
+    )
+    tfds_name: str = param("tiny_shakespeare", doc="one text per split (train/validation/test)")
+    tfds_data_dir: str | None = param(None, doc="TFDS data dir; null = TFDS default")
+    path: str = param(
+        "tinyshakespeare/input.txt",
+        doc="files: one UTF-8 text under DATA_ROOT or absolute; sample and files split 90/5/5 "
+        "as TFDS",
+    )
+    mode: Literal["stateful", "windows"] = param(
+        "stateful",
+        doc="stateful: train.batch_size lanes read in order, state carried (truncated BPTT); "
+        "windows: random, zero state",
+    )
+    window: int = param(100, min=2, doc="characters per training window (the BPTT length)")
+    random_offset: bool = param(True, doc="stateful: lanes start at a random offset each epoch")
+    max_train_chars: int | None = param(None, min=2, doc="cap on training characters")
+    max_eval_chars: int | None = param(None, min=2, doc="cap on validation/test characters")
+
+
+@dataclass(frozen=True)
+class CharLMStack(RNNConfig):
+    """Unidirectional: bidirectional: false is required (the shared default true is an error)"""
+
+
+@dataclass(frozen=True)
+class CharLMModel:
+    """Embedding → unidirectional recurrent stack → next-character logits."""
+
+    embedding_dim: int = param(64, min=1, doc="character embedding width")
+    rnn: CharLMStack = field(default_factory=CharLMStack)
+    output_dropout: float = param(0.0, min=0.0, max=0.95, doc="before the softmax layer")
+
+
+@dataclass(frozen=True)
+class CharLMSampling:
+    """The sample printed after every ``every_epochs`` epochs of training (and ``sample.txt``)."""
+
+    prime: str = param("\n", doc="text the training samples and sample.txt continue")
+    length: int = param(200, min=0, doc="characters per sample printed while training")
+    temperature: float = param(0.8, min=0.0, doc="0 = always the most likely character")
+    top_k: int = param(0, min=0, doc="sample among the k most likely; 0 = all")
+    every_epochs: int = param(1, min=0, doc="print a sample every N epochs; 0 = none")
+
+
+@dataclass(frozen=True)
+class CharLMConfig:
+    """A char-LM run: data, model, sampling while training, and the shared training section."""
+
+    task: Literal["charlm"] = param("charlm", doc="the task this config is for")
+    seed: int = param(42, doc="random seed: weights, window offsets, samples and sample.txt")
+    data: CharLMData = field(default_factory=CharLMData)
+    model: CharLMModel = field(default_factory=CharLMModel)
+    sampling: CharLMSampling = field(default_factory=CharLMSampling)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+@dataclass
+class CharLMInfo:
+    """Facts learned from the training text (saved as ``info.json``)."""
+
+    vocabulary: list[str]  # id 0 = "[UNK]", then the training characters in code-point order
+    train_characters: int
+    validation_characters: int
+    unknown_validation_characters: int  # validation characters not seen in train
