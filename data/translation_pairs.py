@@ -40,11 +40,9 @@ class SentencePairs:
         return len(self.sources)
 
     def subset(self, indices: np.ndarray) -> SentencePairs:
-        return SentencePairs(
-            [self.sources[i] for i in indices],
-            [self.targets[i] for i in indices],
-            [self.references[i] for i in indices],
-        )
+        """The pairs at ``indices``, in that order."""
+        columns = (self.sources, self.targets, self.references)
+        return SentencePairs(*([column[i] for i in indices] for column in columns))
 
 
 def normalize_text(text: str, form: Normalization) -> str:

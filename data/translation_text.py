@@ -3,12 +3,14 @@ start/end tokens, bucketed training batches and detokenisation of decoded ids.""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import keras
 import numpy as np
 import tensorflow as tf
 
-from data.dataset_options import without_autotune
-from data.text_vectorizer import pad_batch
+from data.bucketing import Batches, batch_by_length
+from data.text_vectorizer import pad_batch, whitespace_vectorizer
 
 PAD_ID, UNK_ID, START_ID, END_ID = 0, 1, 2, 3
 START_TOKEN, END_TOKEN = "[START]", "[END]"
@@ -55,16 +57,11 @@ def make_vectorizer(
 
     Pass a saved ``vocabulary`` to rebuild it exactly (its size is then the vocabulary's).
     """
-    vectorizer = keras.layers.TextVectorization(
-        max_tokens=None if vocabulary is not None else vocabulary_size,
-        standardize=_standardize_lowercase if lowercase else _standardize_cased,
-        split="whitespace",
-        output_mode="int",
-        ragged=True,
+    return whitespace_vectorizer(
+        _standardize_lowercase if lowercase else _standardize_cased,
+        None if vocabulary is not None else vocabulary_size,
+        vocabulary,
     )
-    if vocabulary is not None:
-        vectorizer.set_vocabulary(vocabulary)
-    return vectorizer
 
 
 def learn_vocabulary(
@@ -109,38 +106,49 @@ def teacher_forcing_pair(target: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
     )
 
 
-# Bucket edges in tokens (decoder side counts [START]); most Tatoeba pairs have 5–12.
-BUCKET_BOUNDARIES = (4, 6, 8, 10, 12, 14, 16, 20, 24, 32, 48, 64, 96, 128)
+@dataclass(frozen=True)
+class EncodedPairs:
+    """Sentence pairs as ragged int32 token ids, one row per pair."""
+
+    source_ids: tf.RaggedTensor
+    target_ids: tf.RaggedTensor
+
+    def __len__(self) -> int:
+        return int(self.source_ids.nrows())
+
+    def lengths(self) -> np.ndarray:
+        """Steps per pair: the longer side, the decoder side with its start token."""
+        return np.maximum(
+            self.source_ids.row_lengths().numpy(), self.target_ids.row_lengths().numpy() + 1
+        )
+
+    def subset(self, indices: np.ndarray) -> EncodedPairs:
+        """The pairs at ``indices``, in that order."""
+        return EncodedPairs(
+            tf.gather(self.source_ids, indices), tf.gather(self.target_ids, indices)
+        )
 
 
 def pair_dataset(
-    source_ids: tf.RaggedTensor,
-    target_ids: tf.RaggedTensor,
-    *,
-    batch_size: int,
-    shuffle_seed: int | None,
-    bucket_by_length: bool,
-) -> tf.data.Dataset:
-    """``((source_ids, target_in_ids), target_out_ids)`` batches padded with 0.
+    pairs: EncodedPairs, *, batch_size: int, shuffle_seed: int | None, bucket_by_length: bool
+) -> Batches:
+    """``((source_ids, target_in_ids), target_out_ids)`` batches padded with 0, and their count.
 
-    With ``bucket_by_length`` a batch holds pairs of similar length, so the recurrent layers
-    run over little padding.
+    With ``bucket_by_length`` a batch holds pairs of similar :meth:`EncodedPairs.lengths`, so
+    the recurrent layers run over little padding.
     """
-    ds = tf.data.Dataset.from_tensor_slices((source_ids, target_ids))
+    ds = tf.data.Dataset.from_tensor_slices((pairs.source_ids, pairs.target_ids))
     if shuffle_seed is not None:
-        ds = ds.shuffle(int(source_ids.nrows()), seed=shuffle_seed, reshuffle_each_iteration=True)
-    ds = ds.map(lambda s, t: (s, *teacher_forcing_pair(t)))
-    if bucket_by_length:
-        ds = ds.bucket_by_sequence_length(
-            element_length_func=lambda s, ti, to: tf.maximum(tf.shape(s)[0], tf.shape(ti)[0]),
-            bucket_boundaries=list(BUCKET_BOUNDARIES),
-            bucket_batch_sizes=[batch_size] * (len(BUCKET_BOUNDARIES) + 1),
-            padded_shapes=([None], [None], [None]),
-        )
-    else:
-        ds = ds.padded_batch(batch_size, padded_shapes=([None], [None], [None]))
-    ds = ds.map(lambda s, ti, to: ((pad_batch(s), ti), to))
-    return without_autotune(ds.prefetch(2))
+        ds = ds.shuffle(len(pairs), seed=shuffle_seed, reshuffle_each_iteration=True)
+    return batch_by_length(
+        ds.map(lambda s, t: (s, *teacher_forcing_pair(t))),
+        pairs.lengths(),
+        batch_size=batch_size,
+        length_of=lambda s, ti, to: tf.maximum(tf.shape(s)[0], tf.shape(ti)[0]),
+        padded_shapes=([None], [None], [None]),
+        bucket_by_length=bucket_by_length,
+        map_batch=lambda s, ti, to: ((pad_batch(s), ti), to),
+    )
 
 
 # Detokenisation: the inverse of ``standardize`` for what it splits off.

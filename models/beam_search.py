@@ -50,6 +50,20 @@ def length_penalty_factor(lengths, alpha: float):
     return ops.power((5.0 + lengths) / 6.0, alpha)
 
 
+def _search_loop(body, tokens, state, output, finished, scores, lengths, max_length: int):
+    """Runs ``body`` from step 0 until every row has finished or ``max_length`` steps;
+    returns the final ``(output, scores, lengths)``."""
+
+    def cond(i, tokens, state, output, finished, scores, lengths):
+        return ops.logical_and(i < max_length, ops.logical_not(ops.all(finished)))
+
+    loop = (ops.convert_to_tensor(0, "int32"), tokens, state, output, finished, scores, lengths)
+    _, _, _, output, _, scores, lengths = ops.while_loop(
+        cond, body, loop, maximum_iterations=max_length
+    )
+    return output, scores, lengths
+
+
 def greedy_search(
     step: StepFn,
     state: Any,
@@ -74,9 +88,6 @@ def greedy_search(
     scores = ops.zeros((batch,), dtype="float32")
     lengths = ops.zeros((batch,), dtype="int32")
 
-    def cond(i, tokens, state, output, finished, scores, lengths):
-        return ops.logical_and(i < max_length, ops.logical_not(ops.all(finished)))
-
     def body(i, tokens, state, output, finished, scores, lengths):
         logits, state = step(tokens, state, constants)
         logp = _log_probs(logits, banned_ids)
@@ -89,9 +100,8 @@ def greedy_search(
         finished = ops.logical_or(finished, ops.equal(best, end_id))
         return i + 1, best, state, output, finished, scores, lengths
 
-    loop = (ops.convert_to_tensor(0, "int32"), tokens, state, output, finished, scores, lengths)
-    _, _, _, output, _, scores, lengths = ops.while_loop(
-        cond, body, loop, maximum_iterations=max_length
+    output, scores, lengths = _search_loop(
+        body, tokens, state, output, finished, scores, lengths, max_length
     )
     return {"tokens": output, "scores": scores, "lengths": lengths}
 
@@ -105,10 +115,10 @@ def beam_search(
     state: Any,
     constants: Any,
     *,
+    beam_size: int,
     start_id: int,
     end_id: int,
     max_length: int,
-    beam_size: int,
     length_penalty: float = 0.0,
     banned_ids: Sequence[int] = (),
     pad_id: int = 0,
@@ -141,9 +151,6 @@ def beam_search(
     lengths = ops.zeros((batch, k), dtype="int32")
     row_offsets = ops.expand_dims(ops.arange(batch, dtype="int32") * k, 1)
 
-    def cond(i, tokens, state, output, finished, scores, lengths):
-        return ops.logical_and(i < max_length, ops.logical_not(ops.all(finished)))
-
     def body(i, tokens, state, output, finished, scores, lengths):
         logits, state = step(tokens, state, constants)
         logp = _log_probs(logits, banned_ids)
@@ -168,9 +175,8 @@ def beam_search(
         finished = ops.logical_or(was_finished, ops.equal(token, end_id))
         return i + 1, ops.reshape(token, (-1,)), state, output, finished, scores, lengths
 
-    loop = (ops.convert_to_tensor(0, "int32"), tokens, state, output, finished, scores, lengths)
-    _, _, _, output, _, scores, lengths = ops.while_loop(
-        cond, body, loop, maximum_iterations=max_length
+    output, scores, lengths = _search_loop(
+        body, tokens, state, output, finished, scores, lengths, max_length
     )
     normalised = scores / length_penalty_factor(lengths, length_penalty)
     best = ops.expand_dims(ops.cast(ops.argmax(normalised, axis=1), "int32"), 1)

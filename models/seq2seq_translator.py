@@ -3,7 +3,8 @@ encoder's final state, attention over the encoder outputs, greedy and beam-searc
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import inspect
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import keras
@@ -12,7 +13,19 @@ from keras import ops
 from models.beam_search import beam_search, greedy_search
 from models.encoder_decoder_attention import EncoderDecoderAttention
 from models.recurrent import cell_name, recurrent_layer, resolve_cell
-from models.rnn_stack import RNNStack
+from models.rnn_stack import STACK_KEYS, RNNStack, legacy_stack_config, stack_config
+
+# The encoder stack when ``rnn`` leaves a setting out: RNNStack's own defaults but for these.
+ENCODER_DEFAULTS: dict[str, Any] = {
+    **{
+        key: parameter.default
+        for key, parameter in inspect.signature(RNNStack).parameters.items()
+        if key in STACK_KEYS
+    },
+    "cell": "gru",
+    "units": 256,
+    "bidirectional": True,
+}
 
 
 @keras.saving.register_keras_serializable(package="rnn_pipelines")
@@ -36,8 +49,9 @@ class Seq2SeqTranslator(keras.Model):
         source_vocabulary_size, target_vocabulary_size: ids per side, padding included.
         embedding_dim: width of both embeddings.
         embedding_dropout: dropout on the embeddings (training only).
-        cell, units, num_layers, bidirectional, merge_mode, dropout, recurrent_dropout,
-            residual: the encoder stack (see ``RNNStack``); the decoder uses ``cell`` too.
+        rnn: the encoder stack's settings (``RNNStack`` keyword arguments: cell, units,
+            num_layers, bidirectional, merge_mode, dropout, recurrent_dropout, residual),
+            over ``ENCODER_DEFAULTS``; the decoder uses its ``cell`` too.
         decoder_units: decoder width (also the attention query width).
         attention: ``"luong"`` (multiplicative) or ``"bahdanau"`` (additive).
         attention_units: hidden width of the additive score (bahdanau only).
@@ -53,14 +67,7 @@ class Seq2SeqTranslator(keras.Model):
         target_vocabulary_size: int,
         embedding_dim: int = 256,
         embedding_dropout: float = 0.0,
-        cell: str = "gru",
-        units: int = 256,
-        num_layers: int = 1,
-        bidirectional: bool = True,
-        merge_mode: str = "concat",
-        dropout: float = 0.0,
-        recurrent_dropout: float = 0.0,
-        residual: bool = False,
+        rnn: Mapping[str, Any] | None = None,
         decoder_units: int = 512,
         attention: str = "luong",
         attention_units: int = 256,
@@ -68,46 +75,39 @@ class Seq2SeqTranslator(keras.Model):
         output_dropout: float = 0.0,
         **kwargs,
     ):
-        cell_class = resolve_cell(cell)
+        rnn = stack_config(rnn, **ENCODER_DEFAULTS)
+        cell_class = resolve_cell(rnn["cell"])
+        rnn["cell"] = cell_name(cell_class)  # a name in the config, also for a cell class
         state_size = cell_class(1).state_size  # unbuilt, only to count state components
         components = len(state_size) if isinstance(state_size, list | tuple) else 1
+
         # Unit-variance embeddings: with Keras' default (±0.05) the recurrent layers start
         # nearly input-blind, attention stays uniform and training idles for hundreds of steps
-        # before it starts using the source (measured on copy and spa→eng tasks).
+        # before it starts using the source (measured on copy and spa→eng tasks). One
+        # initializer for both sides: Keras draws its seed when it is made, so a second one
+        # would change every seeded run's initial weights.
         embedding_init = keras.initializers.RandomNormal(stddev=1.0)
+
+        def embedding(size: int, side: str) -> keras.layers.Embedding:
+            return keras.layers.Embedding(
+                size,
+                embedding_dim,
+                embeddings_initializer=embedding_init,
+                mask_zero=True,
+                name=f"{side}_embedding",
+            )
+
         # === Layers ===
-        self.source_embedding = keras.layers.Embedding(
-            source_vocabulary_size,
-            embedding_dim,
-            embeddings_initializer=embedding_init,
-            mask_zero=True,
-            name="source_embedding",
-        )
+        self.source_embedding = embedding(source_vocabulary_size, "source")
         self.source_dropout = keras.layers.Dropout(embedding_dropout, name="source_dropout")
         self.encoder = RNNStack(
-            cell=cell_class,
-            units=units,
-            num_layers=num_layers,
-            bidirectional=bidirectional,
-            merge_mode=merge_mode,
-            dropout=dropout,
-            recurrent_dropout=recurrent_dropout,
-            residual=residual,
-            return_sequences=True,
-            return_state=True,
-            name="encoder",
+            **{**rnn, "cell": cell_class}, return_sequences=True, return_state=True, name="encoder"
         )
         self.bridges = [
             keras.layers.Dense(decoder_units, activation="tanh", name=f"bridge_{index}")
             for index in range(components)
         ]
-        self.target_embedding = keras.layers.Embedding(
-            target_vocabulary_size,
-            embedding_dim,
-            embeddings_initializer=embedding_init,
-            mask_zero=True,
-            name="target_embedding",
-        )
+        self.target_embedding = embedding(target_vocabulary_size, "target")
         self.target_dropout = keras.layers.Dropout(embedding_dropout, name="target_dropout")
         self.decoder = recurrent_layer(
             cell_class, decoder_units, return_sequences=True, name="decoder"
@@ -125,7 +125,7 @@ class Seq2SeqTranslator(keras.Model):
             target_vocabulary_size, dtype="float32", name="logits"
         )
         self._components = components
-        self._directions = 2 if bidirectional else 1
+        self._directions = 2 if rnn["bidirectional"] else 1
 
         # === Functional Model ===
         source_ids = keras.Input(shape=(None,), dtype="int32", name="source_ids")
@@ -143,14 +143,7 @@ class Seq2SeqTranslator(keras.Model):
         self.target_vocabulary_size = target_vocabulary_size
         self.embedding_dim = embedding_dim
         self.embedding_dropout = embedding_dropout
-        self.cell = cell_name(cell_class)
-        self.units = units
-        self.num_layers = num_layers
-        self.bidirectional = bidirectional
-        self.merge_mode = merge_mode
-        self.dropout = dropout
-        self.recurrent_dropout = recurrent_dropout
-        self.residual = residual
+        self.rnn = rnn
         self.decoder_units = decoder_units
         self.attention_score = attention
         self.attention_units = attention_units
@@ -254,14 +247,7 @@ class Seq2SeqTranslator(keras.Model):
             "target_vocabulary_size": self.target_vocabulary_size,
             "embedding_dim": self.embedding_dim,
             "embedding_dropout": self.embedding_dropout,
-            "cell": self.cell,
-            "units": self.units,
-            "num_layers": self.num_layers,
-            "bidirectional": self.bidirectional,
-            "merge_mode": self.merge_mode,
-            "dropout": self.dropout,
-            "recurrent_dropout": self.recurrent_dropout,
-            "residual": self.residual,
+            "rnn": dict(self.rnn),
             "decoder_units": self.decoder_units,
             "attention": self.attention_score,
             "attention_units": self.attention_units,
@@ -271,4 +257,4 @@ class Seq2SeqTranslator(keras.Model):
 
     @classmethod
     def from_config(cls, config):
-        return cls(**config)
+        return cls(**legacy_stack_config(config))

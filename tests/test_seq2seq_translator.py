@@ -9,21 +9,21 @@ import tensorflow as tf
 
 from models.beam_search import beam_search, greedy_search, length_penalty_factor
 from models.encoder_decoder_attention import EncoderDecoderAttention
-from models.seq2seq_translator import Seq2SeqTranslator
+from models.rnn_stack import STACK_KEYS
+from models.seq2seq_translator import ENCODER_DEFAULTS, Seq2SeqTranslator
 from models.sequence_crossentropy import SequenceCrossentropy
 
 START, END = 2, 3
 BANNED = (0, 1, 2)  # padding, OOV, start
 
 
-def _model(**overrides):
+def _model(rnn=None, **overrides):
     keras.utils.set_random_seed(3)
     kwargs = dict(
         source_vocabulary_size=13,
         target_vocabulary_size=11,
         embedding_dim=6,
-        cell="gru",
-        units=5,
+        rnn={"cell": "gru", "units": 5, **(rnn or {})},
         decoder_units=8,
         attention="luong",
         attention_units=4,
@@ -87,7 +87,12 @@ def test_attention_rejects_bad_score_and_width():
 
 @pytest.mark.parametrize(
     "overrides",
-    [{}, {"attention": "bahdanau"}, {"cell": "lstm", "num_layers": 2}, {"bidirectional": False}],
+    [
+        {},
+        {"attention": "bahdanau"},
+        {"rnn": {"cell": "lstm", "num_layers": 2}},
+        {"rnn": {"bidirectional": False}},
+    ],
 )
 def test_teacher_forced_graph_equals_step_by_step_decoding(overrides):
     """The functional (training) graph and the one-step decoder are the same function."""
@@ -109,13 +114,31 @@ def test_source_padding_does_not_change_outputs():
 
 
 def test_model_keras_round_trip(tmp_path):
-    model = _model(cell="ln_gru", attention="bahdanau", embedding_dropout=0.1, attentional_units=5)
+    model = _model(
+        rnn={"cell": "ln_gru"}, attention="bahdanau", embedding_dropout=0.1, attentional_units=5
+    )
     path = tmp_path / "translator.keras"
     model.save(path)
     loaded = keras.saving.load_model(path)
     assert isinstance(loaded, Seq2SeqTranslator)
     assert loaded.get_config() == model.get_config()
     np.testing.assert_allclose(loaded([SOURCE, TARGET_IN]), model([SOURCE, TARGET_IN]), atol=1e-6)
+
+
+def test_config_has_one_rnn_entry_and_an_old_flat_config_still_builds():
+    model = _model(rnn={"cell": "lstm", "num_layers": 2, "residual": True})
+    config = model.get_config()
+    expected = {"cell": "lstm", "units": 5, "num_layers": 2, "residual": True}
+    assert config["rnn"] == {**ENCODER_DEFAULTS, **expected}
+    assert not set(STACK_KEYS) & set(config)
+    # Checkpoints saved before the stack became one entry had its settings at the top level.
+    flat = {key: value for key, value in config.items() if key != "rnn"} | config["rnn"]
+    old = Seq2SeqTranslator.from_config(flat)
+    assert old.get_config() == config
+    old.set_weights(model.get_weights())
+    np.testing.assert_allclose(old([SOURCE, TARGET_IN]), model([SOURCE, TARGET_IN]), atol=1e-6)
+    with pytest.raises(ValueError, match="unknown stack setting"):
+        _model(rnn={"layers": 2})
 
 
 # --- loss ---
@@ -222,7 +245,7 @@ def _generate(model, source, **kwargs):
 
 
 def test_beam_size_one_equals_greedy():
-    model = _model(cell="lstm")
+    model = _model(rnn={"cell": "lstm"})
     greedy = _generate(model, SOURCE)
     beam = _generate(model, SOURCE, beam_size=1)
     np.testing.assert_array_equal(beam["tokens"], greedy["tokens"])

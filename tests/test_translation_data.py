@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from data.translation_corpus import Vocabularies, training_pairs
 from data.translation_pairs import (
     PairFormatError,
     SentencePairs,
@@ -17,6 +18,7 @@ from data.translation_text import (
     END_ID,
     SPECIAL_TOKENS,
     START_ID,
+    EncodedPairs,
     detokenize,
     encode_all,
     learn_vocabulary,
@@ -166,11 +168,11 @@ def test_pair_dataset_batches_teacher_forcing_pairs():
         ["hi .", "bye", "hi hi ."], make_vectorizer(None, False, target_vocabulary)
     )
     for bucket in (True, False):
-        ds = pair_dataset(
-            sources, targets, batch_size=8, shuffle_seed=None, bucket_by_length=bucket
+        batches = pair_dataset(
+            EncodedPairs(sources, targets), batch_size=8, shuffle_seed=None, bucket_by_length=bucket
         )
         seen = 0
-        for (source, target_in), target_out in ds:
+        for (source, target_in), target_out in batches.dataset:
             assert target_in.shape == target_out.shape
             for row_in, row_out in zip(target_in.numpy(), target_out.numpy(), strict=True):
                 n = np.count_nonzero(row_out)
@@ -179,3 +181,37 @@ def test_pair_dataset_batches_teacher_forcing_pairs():
                 assert np.all(row_out[n:] == 0) and np.all(row_in[n:] == 0)
             seen += source.shape[0]
         assert seen == 3
+
+
+def _random_pairs(n: int, seed: int = 0) -> EncodedPairs:
+    rng = np.random.default_rng(seed)
+    source_lengths, target_lengths = rng.integers(1, 40, n), rng.integers(1, 30, n)
+    return EncodedPairs(
+        tf.ragged.constant([rng.integers(4, 50, k).tolist() for k in source_lengths], tf.int32),
+        tf.ragged.constant([rng.integers(4, 50, k).tolist() for k in target_lengths], tf.int32),
+    )
+
+
+@pytest.mark.parametrize("bucket", [True, False])
+def test_pair_dataset_count_is_one_pass_and_batches_bucket_by_the_longer_side(bucket):
+    pairs = _random_pairs(300)
+    lengths = pairs.lengths()
+    # The decoder side counts its start token: length = max(source, target + 1).
+    assert lengths[0] == max(len(pairs.source_ids[0]), len(pairs.target_ids[0]) + 1)
+    batches = pair_dataset(pairs, batch_size=16, shuffle_seed=5, bucket_by_length=bucket)
+    seen = [source.shape[0] for (source, _), _ in batches.dataset]
+    assert batches.count == len(seen) and sum(seen) == 300
+    assert batches.dataset.cardinality().numpy() == batches.count
+    # Each bucket ends with its own partial batch: more than ceil(300 / 16) = 19 batches (the
+    # cosine schedule used to assume 19).
+    assert batches.count > 19 if bucket else batches.count == 19
+
+
+def test_training_pairs_drop_pairs_longer_than_the_limit_on_either_side():
+    vocabularies = Vocabularies(["", "[UNK]", "a"], [*SPECIAL_TOKENS, "b"], lowercase_source=False)
+    pairs = _pairs(["a a", "a a a a", "a", "a"], ["b", "b", "b b b", "b b"])
+    kept, dropped = training_pairs(pairs, vocabularies, max_length=3)
+    # Decoder steps are target tokens + 1: "b b b" needs 4, too long; "b b" needs 3.
+    assert dropped == 2 and len(kept) == 2
+    assert kept.lengths().tolist() == [2, 3]
+    assert kept.source_ids.to_list() == [[2, 2], [2]]

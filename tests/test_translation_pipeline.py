@@ -7,14 +7,15 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
-from cli_helpers import run_cli, saved_model_cli_run
+from cli_helpers import run_cli, saved_model_cli_run, train_evaluate_export
 
+from data.translation_corpus import load_split
 from data.translation_text import END_ID, START_ID
 from pipelines.registry import get_task
 from pipelines.spine import runner
 from pipelines.spine.config import ConfigError, load_config
 from pipelines.translation.metrics import corpus_scores
-from pipelines.translation.task import banned_ids, load_split
+from pipelines.translation.serving import banned_ids, make_translate_function, translate_functions
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ROOT / "configs" / "translation_tiny.yaml"
@@ -24,13 +25,8 @@ SENTENCES = ["Tengo hambre.", "¿Dónde está la estación?"]
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """One tiny training run shared by the tests below (train, evaluate, export)."""
-    task = get_task("translation")
     run_dir = tmp_path_factory.mktemp("runs") / "translation" / "tiny"
-    cfg = load_config(task.config_class, TINY)
-    runner.train(task, cfg, run_dir)
-    metrics = runner.evaluate(task, run_dir, "test")
-    exported = runner.export(task, run_dir)
-    return task, run_dir, metrics, exported
+    return train_evaluate_export("translation", TINY, run_dir)
 
 
 def test_run_directory_and_reports(trained):
@@ -67,12 +63,41 @@ def test_metrics_are_sacrebleu_on_the_untouched_references(trained):
     assert saved["beam_size"] == 3
 
 
+def test_prepare_counts_one_pass_and_hands_validation_to_val_bleu():
+    task = get_task("translation")
+    cfg = load_config(task.config_class, TINY, ["decoding.validation_bleu_examples=5"])
+    prepared = task.prepare(cfg)
+    # The exact count (length buckets each end with a partial batch), not ceil(N / B).
+    assert prepared.train_batches == sum(1 for _ in prepared.train)
+    assert prepared.train_batches >= -(-prepared.train_examples // cfg.train.batch_size)
+    assert prepared.extra.references == load_split(cfg.data, "validation").references
+    (callback,) = task.callbacks(cfg, prepared.info, prepared)
+    assert callback._sources == prepared.extra.sources[:5]
+
+
+def test_evaluation_details_carry_what_the_reports_write(trained, tmp_path):
+    task, run_dir, _, _ = trained
+    cfg, info = runner.load_run(task, run_dir)
+    model = runner.load_best_model(run_dir)
+    evaluation = task.evaluate(model, cfg, info, "validation")
+    assert vars(task) == {}  # no state (e.g. decoder caches) on the task object
+    details = evaluation.details
+    assert evaluation.metrics["examples"] == len(details.pairs) == len(details.beam.translations)
+    # write_reports decodes nothing again: it needs no model.
+    reports = task.write_reports(None, cfg, info, evaluation, "validation", tmp_path)
+    assert [p.name for p in reports] == [
+        "translations_validation.jsonl",
+        "attention_validation.png",
+    ]
+    records = [json.loads(x) for x in reports[0].read_text(encoding="utf-8").splitlines()]
+    assert [r["beam"] for r in records] == details.beam.translations[: len(records)]
+    assert len(details.attention) == min(4, len(details.pairs))
+
+
 def test_beam_never_below_greedy_log_probability(trained):
     task, run_dir, _, _ = trained
     cfg, info = runner.load_run(task, run_dir)
     model = runner.load_best_model(run_dir)
-    from pipelines.translation.task import make_translate_function
-
     greedy, vectorizer = make_translate_function(model, cfg, info, None)
     sources = tf.constant(load_split(cfg.data, "validation").sources)
     ids = vectorizer(sources).to_tensor()
@@ -94,7 +119,7 @@ def test_export_signatures_match_in_process_decoding(trained):
     assert {"serving_default", "translate", "translate_greedy"} <= set(loaded.signatures)
     cfg, info = runner.load_run(task, run_dir)
     model = runner.load_best_model(run_dir)
-    greedy, beam = task.decoders(model, cfg, info)
+    greedy, beam = translate_functions(model, cfg, info)
     texts = tf.constant([*SENTENCES, ""])
     for name, fn in [("translate", beam), ("translate_greedy", greedy)]:
         out = loaded.signatures[name](source=texts)

@@ -1,0 +1,1 @@
+"""Translation: attentional encoder-decoder, greedy and beam-search decoding, BLEU."""

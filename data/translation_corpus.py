@@ -1,0 +1,159 @@
+"""The translation data path in a few calls: read → split → ids.
+
+:func:`load_split` reads the configured source (bundled sample, pair file or TFDS) and
+returns one split's pairs; :func:`learn_vocabularies` learns both vocabularies from train;
+:func:`training_pairs` and :meth:`Vocabularies.encode` turn pairs into token ids, which
+:func:`data.translation_text.pair_dataset` batches.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from data.sources import carve_validation, resolve_data_path, sample_path, tfds_load
+from data.translation_pairs import (
+    ENGLISH_COLUMN,
+    SentencePairs,
+    make_pairs,
+    pair_groups,
+    read_tab_pairs,
+    split_three_ways,
+)
+from data.translation_text import EncodedPairs, encode_all, learn_vocabulary, make_vectorizer
+from pipelines.spine.config import ConfigError
+
+if TYPE_CHECKING:
+    from pipelines.translation.config import TranslationData
+
+SAMPLE_FILE = ("translation", "spa-eng.tsv")
+SAMPLE_LANGUAGES = {"en", "es"}
+SPLITS = ("train", "validation", "test")
+
+
+def load_split(data: TranslationData, split: str) -> SentencePairs:
+    """The ``train``, ``validation`` or ``test`` pairs of the configured source: split grouped
+    by ``data.group_by``, then cut to the ``max_*_examples`` caps. Every call gives the same
+    pairs in the same order."""
+    if split not in SPLITS:
+        raise ValueError(f"split must be train, validation or test, got {split!r}")
+    if data.source == "tfds" and split == "test":
+        pairs = _tfds_pairs(data, "test")
+        indices = np.arange(len(pairs))
+    else:
+        pairs, splits = _split_pairs(data)
+        indices = splits[split]
+    if split == "train":
+        chosen = _random_subset(indices, data.max_train_examples, data.split_seed)
+        return pairs.subset(np.sort(chosen))
+    return pairs.subset(_random_subset(indices, data.max_eval_examples, data.split_seed))
+
+
+def _split_pairs(data: TranslationData) -> tuple[SentencePairs, dict[str, np.ndarray]]:
+    """All pairs the training side is read from, and each split's indices into them."""
+    if data.source == "tfds":  # TFDS has its own test split: validation comes from train
+        pairs = _tfds_pairs(data, "train")
+        train, validation = carve_validation(
+            len(pairs), data.validation_fraction, data.split_seed, pair_groups(pairs, data.group_by)
+        )
+        return pairs, {"train": train, "validation": validation}
+    pairs = read_tab_pairs(_pair_file(data), *_columns(data), data.normalization)
+    train, validation, test = split_three_ways(
+        len(pairs),
+        data.validation_fraction,
+        data.test_fraction,
+        data.split_seed,
+        pair_groups(pairs, data.group_by),
+    )
+    return pairs, {"train": train, "validation": validation, "test": test}
+
+
+def _pair_file(data: TranslationData) -> Path:
+    """The pair file of ``files`` or ``sample`` (whose languages are fixed)."""
+    if data.source == "files":
+        return resolve_data_path(data.train_path)
+    if {data.source_language, data.target_language} != SAMPLE_LANGUAGES:
+        raise ConfigError(
+            "data.source_language/data.target_language: the bundled sample is "
+            "Spanish–English (es, en)"
+        )
+    return sample_path(*SAMPLE_FILE)
+
+
+def _columns(data: TranslationData) -> tuple[int, int]:
+    """(source, target) columns of an ``english<TAB>other`` file."""
+    other = 1 - ENGLISH_COLUMN
+    if data.target_language == "en" and data.source_language != "en":
+        return other, ENGLISH_COLUMN
+    if data.source_language == "en" and data.target_language != "en":
+        return ENGLISH_COLUMN, other
+    raise ConfigError(
+        f"data.source_language/data.target_language: {data.source_language!r}→"
+        f"{data.target_language!r}: pair files are english<TAB>other, so exactly one side "
+        f"must be 'en'"
+    )
+
+
+def _tfds_pairs(data: TranslationData, split: str) -> SentencePairs:
+    """A TFDS split's pairs, its features named by language."""
+    ds = tfds_load(data.tfds_name, split, data.tfds_data_dir)
+    sources, targets = [], []
+    for example in ds.as_numpy_iterator():
+        for key in (data.source_language, data.target_language):
+            if key not in example:
+                raise ConfigError(
+                    f"data.source_language/data.target_language: TFDS {data.tfds_name} has "
+                    f"no feature {key!r} (features: {', '.join(sorted(example))})"
+                )
+        sources.append(example[data.source_language].decode("utf-8"))
+        targets.append(example[data.target_language].decode("utf-8"))
+    return make_pairs(sources, targets, data.normalization)
+
+
+def _random_subset(indices: np.ndarray, limit: int | None, seed: int) -> np.ndarray:
+    """At most ``limit`` of ``indices``, a seeded random choice in a seeded random order
+    (pair files are sorted by length, so a prefix would be the shortest sentences)."""
+    order = np.random.default_rng(seed).permutation(indices)
+    return order if limit is None else order[:limit]
+
+
+@dataclass(frozen=True)
+class Vocabularies:
+    """Both sides' vocabularies (id 0 padding, 1 OOV; target ids 2 and 3 start and end)."""
+
+    source: list[str]
+    target: list[str]
+    lowercase_source: bool
+
+    def encode(self, pairs: SentencePairs) -> EncodedPairs:
+        """``pairs`` as token ids (whole sentences, not cut)."""
+        return EncodedPairs(
+            encode_all(pairs.sources, make_vectorizer(None, self.lowercase_source, self.source)),
+            encode_all(pairs.targets, make_vectorizer(None, False, self.target)),
+        )
+
+
+def learn_vocabularies(train: SentencePairs, data: TranslationData) -> Vocabularies:
+    """The ``data.*_vocabulary_size`` most frequent tokens of each side of ``train``."""
+    return Vocabularies(
+        source=learn_vocabulary(
+            train.sources, data.source_vocabulary_size, data.lowercase_source, special=False
+        ),
+        target=learn_vocabulary(
+            train.targets, data.target_vocabulary_size, lowercase=False, special=True
+        ),
+        lowercase_source=data.lowercase_source,
+    )
+
+
+def training_pairs(
+    train: SentencePairs, vocabularies: Vocabularies, max_length: int
+) -> tuple[EncodedPairs, int]:
+    """``train`` as ids without the pairs longer than ``max_length`` tokens on either side
+    (the decoder side counts its start token), and how many were dropped."""
+    encoded = vocabularies.encode(train)
+    keep = np.flatnonzero(encoded.lengths() <= max_length)
+    return encoded.subset(keep), len(train) - len(keep)
