@@ -1,14 +1,16 @@
-"""Text → token ids in the TensorFlow graph, shared by tf.data training input and export."""
+"""Text → token ids in the TensorFlow graph (shared by training input and export), and the
+length-bucketed (ids, label) batches of text classification."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from data.dataset_options import without_autotune
+from data.bucketing import Batches, batch_by_length
 
 Standardize = Literal["split_punctuation", "strip_punctuation"]
 Keep = Literal["head", "tail"]
@@ -39,16 +41,16 @@ _STANDARDIZERS = {
 }
 
 
-def make_vectorizer(
-    standardize: Standardize, vocabulary_size: int, vocabulary: list[str] | None = None
+def whitespace_vectorizer(
+    standardize: Callable[[tf.Tensor], tf.Tensor],
+    max_tokens: int | None,
+    vocabulary: list[str] | None = None,
 ) -> keras.layers.TextVectorization:
-    """A whitespace-splitting ``TextVectorization`` (id 0 = padding, 1 = out of vocabulary).
-
-    Pass the ``vocabulary`` saved by training (``get_vocabulary()``) to rebuild it exactly.
-    """
+    """``TextVectorization`` splitting ``standardize``'s output on whitespace into ragged
+    ids (0 = padding, 1 = out of vocabulary), set to ``vocabulary`` when one is given."""
     vectorizer = keras.layers.TextVectorization(
-        max_tokens=vocabulary_size,
-        standardize=_STANDARDIZERS[standardize],
+        max_tokens=max_tokens,
+        standardize=standardize,
         split="whitespace",
         output_mode="int",
         ragged=True,
@@ -56,6 +58,14 @@ def make_vectorizer(
     if vocabulary is not None:
         vectorizer.set_vocabulary(vocabulary)
     return vectorizer
+
+
+def make_vectorizer(
+    standardize: Standardize, vocabulary_size: int, vocabulary: list[str] | None = None
+) -> keras.layers.TextVectorization:
+    """The classification vectorizer. Pass the ``vocabulary`` saved by training
+    (``get_vocabulary()``) to rebuild it exactly."""
+    return whitespace_vectorizer(_STANDARDIZERS[standardize], vocabulary_size, vocabulary)
 
 
 def _text_batches(texts: list[str]) -> tf.data.Dataset:
@@ -92,37 +102,21 @@ def pad_batch(ids: tf.RaggedTensor | tf.Tensor) -> tf.Tensor:
     return tf.pad(dense, [[0, 0], [0, missing]])
 
 
-def _bucket_boundaries(max_length: int) -> list[int]:
-    # Geometric (x1.2 from 8 tokens): each batch pads at most ~20% at any length, while
-    # reviews run from 10 to 2,700 tokens with most under 300.
-    boundaries, edge = set(), 8.0
-    while edge < max_length:
-        boundaries.add(int(edge))
-        edge *= 1.2
-    return sorted(boundaries)
+def encode_texts(
+    texts: list[str], vectorizer: keras.layers.TextVectorization, max_length: int, keep: Keep
+) -> tf.RaggedTensor:
+    """Ids of every text (:func:`texts_to_ids`), computed once, in large batches: the
+    vectorizer does not run again every epoch, and the row lengths are exactly what the
+    batches are bucketed by."""
+    if not texts:
+        raise ValueError("no texts to encode")
+    return tf.concat(
+        [texts_to_ids(batch, vectorizer, max_length, keep) for batch in _text_batches(texts)],
+        axis=0,
+    )
 
 
-def bucketed_batch_count(lengths: np.ndarray, max_length: int, batch_size: int) -> int:
-    """Batches in one pass of ``text_classification_dataset(bucket_by_length=True)``.
-
-    Each length bucket ends with its own partial batch, so a pass has more batches than
-    ``ceil(examples / batch_size)`` (366 instead of 352 on IMDB): learning-rate schedules and
-    progress lines need the true count.
-    """
-    lengths = np.minimum(np.asarray(lengths), max_length)
-    # tf.data's bucket i holds boundaries[i-1] <= length < boundaries[i].
-    buckets = np.searchsorted(_bucket_boundaries(max_length), lengths, side="right")
-    sizes = np.bincount(buckets)
-    return int(np.sum(-(-sizes // batch_size)))
-
-
-def token_counts(texts: list[str], vectorizer: keras.layers.TextVectorization) -> np.ndarray:
-    """Number of tokens of each text (before any cut to a maximum length)."""
-    counts = [vectorizer(batch).row_lengths().numpy() for batch in _text_batches(texts)]
-    return np.concatenate(counts) if counts else np.zeros(0, np.int64)
-
-
-def text_classification_dataset(
+def text_classification_batches(
     texts: list[str],
     labels: np.ndarray,
     vectorizer: keras.layers.TextVectorization,
@@ -132,30 +126,23 @@ def text_classification_dataset(
     batch_size: int,
     shuffle_seed: int | None,
     bucket_by_length: bool,
-) -> tf.data.Dataset:
-    """(padded ids, label) batches. With ``bucket_by_length`` each batch holds texts of
-    similar length, so the RNN runs over little padding (2–3× fewer steps on IMDB)."""
-    ds = tf.data.Dataset.from_tensor_slices((np.array(texts, dtype=object), labels))
+) -> Batches:
+    """(padded ids, label) batches and their exact count. With ``bucket_by_length`` each
+    batch holds texts of similar length, so the RNN runs over little padding (2–3× fewer
+    steps on IMDB)."""
+    ids = encode_texts(texts, vectorizer, max_length, keep)
+    # Rows of a ragged tensor come out as ragged specs of rank 0; padding needs tensors.
+    ds = tf.data.Dataset.from_tensor_slices((ids, labels)).map(
+        lambda row, y: (tf.convert_to_tensor(row), y)
+    )
     if shuffle_seed is not None:
         ds = ds.shuffle(len(texts), seed=shuffle_seed, reshuffle_each_iteration=True)
-    if bucket_by_length:
-
-        def to_padded(t, y):
-            ids = texts_to_ids(t, vectorizer, max_length, keep)
-            return ids.to_tensor(), ids.row_lengths(), y
-
-        # Vectorise in large batches (fast), then split back into variable-length examples.
-        ds = ds.batch(1024).map(to_padded).unbatch().map(lambda ids, n, y: (ids[:n], y))
-        boundaries = _bucket_boundaries(max_length)
-        ds = ds.bucket_by_sequence_length(
-            element_length_func=lambda ids, y: tf.shape(ids)[0],
-            bucket_boundaries=boundaries,
-            bucket_batch_sizes=[batch_size] * (len(boundaries) + 1),
-            padded_shapes=([None], []),
-        )
-        ds = ds.map(lambda ids, y: (pad_batch(ids), y))
-    else:
-        ds = ds.batch(batch_size).map(
-            lambda t, y: (pad_batch(texts_to_ids(t, vectorizer, max_length, keep)), y)
-        )
-    return without_autotune(ds.prefetch(2))
+    return batch_by_length(
+        ds,
+        ids.row_lengths().numpy(),
+        batch_size=batch_size,
+        length_of=lambda row, y: tf.shape(row)[0],
+        padded_shapes=([None], []),
+        bucket_by_length=bucket_by_length,
+        map_batch=lambda batch, y: (pad_batch(batch), y),
+    )

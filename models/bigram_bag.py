@@ -53,6 +53,7 @@ class BigramBag(keras.layers.Layer):
             raise ValueError(f"BigramBag: buckets must be >= 1, got {buckets}")
         if lr_multiplier <= 0:
             raise ValueError(f"BigramBag: lr_multiplier must be > 0, got {lr_multiplier}")
+        # === Config ===
         self.vocabulary_size = vocabulary_size
         self.buckets = buckets
         self.output_dim = output_dim

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import keras
 
 from models.bigram_bag import BigramBag
 from models.logit_ensemble import LogitEnsemble
-from models.rnn_stack import RNNStack
+from models.rnn_stack import RNNStack, legacy_stack_config, stack_config
 from models.sequence_pooling import SequencePooling
 from models.token_dropout import TokenDropout
 
@@ -25,8 +28,9 @@ class RNNClassifier(keras.Model):
         token_dropout: probability of replacing a token by the OOV id (id 1) in training.
         embedding_dim: embedding width.
         embedding_dropout: channel dropout on the embeddings (whole dimensions per text).
-        cell, units, num_layers, bidirectional, merge_mode, dropout, recurrent_dropout,
-            residual: the recurrent stack (see ``RNNStack``).
+        rnn: the recurrent stack's settings (``RNNStack`` keyword arguments: ``cell``,
+            ``units``, ``num_layers``, ...); unset ones default to a one-layer
+            bidirectional LSTM of 64 units.
         pooling: ``last | mean | max | mean_max | attention``.
         head_dropout: dropout before the output layer.
         bigram_buckets: if > 0, a bag of words and hashed bigrams (``BigramBag``) with this
@@ -45,14 +49,7 @@ class RNNClassifier(keras.Model):
         embedding_dim: int = 128,
         embedding_dropout: float = 0.0,
         token_dropout: float = 0.0,
-        cell: str = "lstm",
-        units: int = 64,
-        num_layers: int = 1,
-        bidirectional: bool = True,
-        merge_mode: str = "concat",
-        dropout: float = 0.0,
-        recurrent_dropout: float = 0.0,
-        residual: bool = False,
+        rnn: Mapping[str, Any] | None = None,
         pooling: str = "max",
         head_dropout: float = 0.0,
         num_classes: int = 1,
@@ -70,18 +67,8 @@ class RNNClassifier(keras.Model):
         self.embedding_dropout = keras.layers.SpatialDropout1D(
             embedding_dropout, name="embedding_dropout"
         )
-        self.encoder = RNNStack(
-            cell=cell,
-            units=units,
-            num_layers=num_layers,
-            bidirectional=bidirectional,
-            merge_mode=merge_mode,
-            dropout=dropout,
-            recurrent_dropout=recurrent_dropout,
-            residual=residual,
-            return_sequences=pooling != "last",
-            name="encoder",
-        )
+        stack = stack_config(rnn, cell="lstm", units=64, num_layers=1, bidirectional=True)
+        self.encoder = RNNStack(**stack, return_sequences=pooling != "last", name="encoder")
         self.pooler = None if pooling == "last" else SequencePooling(pooling, name="pooling")
         self.bigram_bag = (
             BigramBag(
@@ -127,14 +114,7 @@ class RNNClassifier(keras.Model):
         self.embedding_dim = embedding_dim
         self.embedding_dropout_rate = embedding_dropout
         self.token_dropout_rate = token_dropout
-        self.cell = cell
-        self.units = units
-        self.num_layers = num_layers
-        self.bidirectional = bidirectional
-        self.merge_mode = merge_mode
-        self.dropout = dropout
-        self.recurrent_dropout = recurrent_dropout
-        self.residual = residual
+        self.rnn = stack
         self.pooling = pooling
         self.head_dropout_rate = head_dropout
         self.num_classes = num_classes
@@ -148,7 +128,7 @@ class RNNClassifier(keras.Model):
         how well each head of the ensemble does alone."""
         if self.bigram_bag is None:
             raise ValueError("with_head_logits: this classifier has no bag (bigram_buckets=0)")
-        return keras.Model(self.inputs, [self.outputs[0], self.head.output, self.bag_head.output])
+        return keras.Model(self.input, [self.output, self.head.output, self.bag_head.output])
 
     def get_config(self):
         return {
@@ -158,14 +138,7 @@ class RNNClassifier(keras.Model):
             "embedding_dim": self.embedding_dim,
             "embedding_dropout": self.embedding_dropout_rate,
             "token_dropout": self.token_dropout_rate,
-            "cell": self.cell,
-            "units": self.units,
-            "num_layers": self.num_layers,
-            "bidirectional": self.bidirectional,
-            "merge_mode": self.merge_mode,
-            "dropout": self.dropout,
-            "recurrent_dropout": self.recurrent_dropout,
-            "residual": self.residual,
+            "rnn": dict(self.rnn),
             "pooling": self.pooling,
             "head_dropout": self.head_dropout_rate,
             "num_classes": self.num_classes,
@@ -177,4 +150,5 @@ class RNNClassifier(keras.Model):
 
     @classmethod
     def from_config(cls, config):
-        return cls(**config)
+        # Checkpoints saved before the stack became one ``rnn`` entry load too.
+        return cls(**legacy_stack_config(config))

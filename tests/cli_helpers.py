@@ -1,4 +1,5 @@
-"""Subprocess helpers the pipeline tests share: the project CLI and ``saved_model_cli run``."""
+"""Helpers the pipeline tests share: the project CLI and ``saved_model_cli run`` (subprocesses),
+and one whole tiny run in-process."""
 
 import os
 import subprocess
@@ -43,3 +44,17 @@ def saved_model_cli_run(saved_model: str | Path, signature: str, input_exprs: st
     )
     assert result.returncode == 0, result.stderr[-2000:]
     return result.stdout
+
+
+def train_evaluate_export(task_name: str, config: str | Path, run_dir: Path):
+    """One whole run in this process, for a module-scoped fixture: ``task_name`` trained with
+    ``config`` into ``run_dir``, evaluated on test and exported; returns
+    ``(task, run_dir, metrics, exported)``."""
+    from pipelines.registry import get_task
+    from pipelines.spine import runner
+    from pipelines.spine.config import load_config
+
+    task = get_task(task_name)
+    runner.train(task, load_config(task.config_class, config), run_dir)
+    metrics = runner.evaluate(task, run_dir, "test")
+    return task, run_dir, metrics, runner.export(task, run_dir)

@@ -6,7 +6,7 @@ from typing import Literal
 
 import pytest
 
-from pipelines.sentiment.task import SentimentConfig
+from pipelines.sentiment.config import SentimentConfig
 from pipelines.spine.config import (
     ConfigError,
     apply_overrides,

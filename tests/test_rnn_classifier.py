@@ -1,5 +1,8 @@
 """The many-to-one classifier: output shape, padding invariance and .keras round trips."""
 
+import json
+import zipfile
+
 import keras
 import numpy as np
 import pytest
@@ -15,7 +18,7 @@ def test_round_trip_and_padding(tmp_path, bigram_buckets):
     model = RNNClassifier(
         vocabulary_size=12,
         embedding_dim=4,
-        units=4,
+        rnn={"units": 4},
         pooling="mean_max",
         bigram_buckets=bigram_buckets,
         bigram_dim=3,
@@ -31,12 +34,13 @@ def test_round_trip_and_padding(tmp_path, bigram_buckets):
     loaded = keras.saving.load_model(path)
     np.testing.assert_allclose(keras.ops.convert_to_numpy(loaded(IDS)), out, atol=1e-6)
     assert loaded.get_config()["bigram_buckets"] == bigram_buckets
+    assert loaded.get_config()["rnn"] == model.get_config()["rnn"]
 
 
 def test_bag_head_and_rnn_head_are_averaged_in_logit_space():
     keras.utils.set_random_seed(1)
     model = RNNClassifier(
-        vocabulary_size=12, embedding_dim=4, units=4, bigram_buckets=16, bigram_dim=3
+        vocabulary_size=12, embedding_dim=4, rnn={"units": 4}, bigram_buckets=16, bigram_dim=3
     )
     output, rnn, bag = (keras.ops.convert_to_numpy(t) for t in model.with_head_logits()(IDS))
     expected = 1.0 / (1.0 + np.exp(-(rnn + bag) / 2))
@@ -45,6 +49,45 @@ def test_bag_head_and_rnn_head_are_averaged_in_logit_space():
 
 
 def test_head_logits_need_the_bag():
-    model = RNNClassifier(vocabulary_size=12, embedding_dim=4, units=4)
+    model = RNNClassifier(vocabulary_size=12, embedding_dim=4, rnn={"units": 4})
     with pytest.raises(ValueError, match="no bag"):
         model.with_head_logits()
+
+
+def test_config_holds_the_stack_as_one_entry():
+    model = RNNClassifier(vocabulary_size=12, embedding_dim=4, rnn={"units": 4, "cell": "gru"})
+    config = model.get_config()
+    assert not {"cell", "units", "num_layers", "bidirectional"} & set(config)
+    assert config["rnn"] == {"cell": "gru", "units": 4, "num_layers": 1, "bidirectional": True}
+    with pytest.raises(ValueError, match="unknown stack setting"):
+        RNNClassifier(vocabulary_size=12, rnn={"unit": 4})
+
+
+def test_old_flat_config_still_builds(tmp_path):
+    """Checkpoints saved before the ``rnn`` entry had the stack settings at the top level."""
+    keras.utils.set_random_seed(2)
+    stack = {"cell": "gru", "units": 4, "num_layers": 2, "residual": True}
+    model = RNNClassifier(vocabulary_size=12, embedding_dim=4, rnn=stack, pooling="mean")
+    config = model.get_config()
+    flat = {**{key: value for key, value in config.items() if key != "rnn"}, **config["rnn"]}
+    assert "units" in flat and "rnn" not in flat
+    rebuilt = RNNClassifier.from_config(flat)
+    assert rebuilt.get_config()["rnn"] == config["rnn"] == {**stack, "bidirectional": True}
+    assert rebuilt.get_layer("encoder").num_layers == 2 and rebuilt.get_layer("encoder").residual
+
+    # The same through a whole .keras file whose config is rewritten in the old form.
+    new, old = tmp_path / "new.keras", tmp_path / "old.keras"
+    model.save(new)
+    with zipfile.ZipFile(new) as source, zipfile.ZipFile(old, "w") as target:
+        for item in source.infolist():
+            data = source.read(item)
+            if item.filename == "config.json":
+                saved = json.loads(data)
+                saved["config"] = flat
+                data = json.dumps(saved).encode()
+            target.writestr(item, data)
+    loaded = keras.saving.load_model(old)
+    assert loaded.get_config()["rnn"] == rebuilt.get_config()["rnn"]
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(loaded(IDS)), keras.ops.convert_to_numpy(model(IDS)), atol=1e-6
+    )

@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
-from cli_helpers import run_cli, saved_model_cli_run
+from cli_helpers import run_cli, saved_model_cli_run, train_evaluate_export
 
-from pipelines.registry import get_task
+from pipelines.registry import TASKS, get_task
+from pipelines.sentiment.serving import serving_function
 from pipelines.spine import runner
 from pipelines.spine.config import load_config
 
@@ -20,13 +21,8 @@ TINY = ROOT / "configs" / "sentiment_tiny.yaml"
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """One tiny training run shared by the tests below (train, evaluate, export)."""
-    task = get_task("sentiment")
     run_dir = tmp_path_factory.mktemp("runs") / "sentiment" / "tiny"
-    cfg = load_config(task.config_class, TINY)
-    runner.train(task, cfg, run_dir)
-    metrics = runner.evaluate(task, run_dir, "test")
-    exported = runner.export(task, run_dir)
-    return task, run_dir, metrics, exported
+    return train_evaluate_export("sentiment", TINY, run_dir)
 
 
 def test_run_directory_contents(trained):
@@ -60,6 +56,15 @@ def test_metrics_json(trained):
     assert saved["accuracy"] == metrics["accuracy"]
 
 
+@pytest.mark.parametrize("bucket_by_length", ["true", "false"])
+def test_train_batches_is_one_real_pass(bucket_by_length):
+    task = get_task("sentiment")
+    cfg = load_config(task.config_class, TINY, [f"data.bucket_by_length={bucket_by_length}"])
+    prepared = task.prepare(cfg)
+    assert prepared.train_batches == sum(1 for _ in prepared.train)
+    assert prepared.train_examples == sum(len(y) for _, y in prepared.train) == 256
+
+
 def test_evaluate_reports_each_head_of_the_bag_ensemble(tmp_path, trained):
     assert "bag_head_accuracy" not in trained[2]  # the tiny config has no bag
     task = get_task("sentiment")
@@ -87,7 +92,7 @@ def test_export_round_trip_matches_keras_model(trained):
 
     cfg, info = runner.load_run(task, run_dir)
     model = runner.load_best_model(run_dir)
-    serve, _ = task.serving_function(model, cfg, info)
+    serve, _ = serving_function(model, cfg, info)
     np.testing.assert_allclose(serve(tf.constant(texts))["probability"], probability, atol=1e-6)
 
 
@@ -117,7 +122,7 @@ def test_predict_cli_prints_json_lines(trained):
 def test_cli_errors_are_one_line():
     unknown = run_cli("train", "poetry")
     assert unknown.returncode == 2
-    assert "(known tasks: charlm, forecasting, ner, sentiment, translation)" in unknown.stderr
+    assert f"(known tasks: {', '.join(sorted(TASKS))})" in unknown.stderr
     bad = run_cli("train", "sentiment", "--config", str(TINY), "--set", "train.epochs=zero")
     assert bad.returncode == 1
     assert bad.stderr.strip().splitlines()[-1] == (

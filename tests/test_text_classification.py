@@ -5,7 +5,15 @@ import tarfile
 import numpy as np
 import pytest
 
-from data.text_classification import TextFormatError, read_aclimdb, read_labelled_lines
+from data.text_classification import (
+    TextFormatError,
+    evaluation_texts,
+    load_texts,
+    read_aclimdb,
+    read_labelled_lines,
+    train_validation,
+)
+from pipelines.sentiment.config import SentimentData
 
 
 def _make_tree(root):
@@ -83,3 +91,28 @@ def test_tsv_errors_name_file_and_line(tmp_path, content, message):
     path.write_text(content)
     with pytest.raises(TextFormatError, match=message):
         read_labelled_lines(path)
+
+
+def test_tsv_source_split_and_evaluation_texts(tmp_path):
+    train = tmp_path / "train.tsv"
+    train.write_text("".join(f"text {i}\t{i % 2}\n" for i in range(40)), encoding="utf-8")
+    (tmp_path / "test.tsv").write_text("good\tpos\nbad\tneg\n", encoding="utf-8")
+    data = SentimentData(
+        source="files",
+        files_format="tsv",
+        train_path=str(train),
+        test_path=str(tmp_path / "test.tsv"),
+        validation_fraction=0.25,
+        max_train_examples=20,
+    )
+    assert load_texts(data, "test").texts == ["good", "bad"]
+    assert evaluation_texts(data, "test").labels.tolist() == [1, 0]
+    fit, held_out = train_validation(data)
+    assert len(fit) == 20 and len(held_out) == 10  # capped train; validation from all 40
+    assert not set(fit.texts) & set(held_out.texts)
+    assert evaluation_texts(data, "validation").texts == held_out.texts  # the same carve
+    with pytest.raises(ValueError, match="split must be"):
+        evaluation_texts(data, "train")
+    no_test = SentimentData(source="files", files_format="tsv", train_path=str(train))
+    with pytest.raises(ValueError, match="test_path: required"):
+        load_texts(no_test, "test")

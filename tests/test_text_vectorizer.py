@@ -1,17 +1,17 @@
 """Text → ids: standardisation, truncation, padding, bucketing."""
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from data.text_vectorizer import (
-    bucketed_batch_count,
+    encode_texts,
     make_vectorizer,
     pad_batch,
     standardize_split_punctuation,
     standardize_strip_punctuation,
-    text_classification_dataset,
+    text_classification_batches,
     texts_to_ids,
-    token_counts,
 )
 
 
@@ -46,37 +46,41 @@ def test_pad_batch_keeps_one_step_for_empty_batches():
     assert pad_batch(empty).numpy().tolist() == [[0], [0]]
 
 
-def test_bucketed_dataset_keeps_every_example_and_label():
-    rng = np.random.default_rng(0)
-    texts = [" ".join(rng.choice(list("abcde"), size=n)) for n in rng.integers(0, 60, size=50)]
-    labels = np.arange(50, dtype=np.float32)
-    ds = text_classification_dataset(
+def _random_texts(seed: int, count: int, longest: int) -> list[str]:
+    rng = np.random.default_rng(seed)
+    return [" ".join(rng.choice(list("abcde"), size=n)) for n in rng.integers(0, longest, count)]
+
+
+@pytest.mark.parametrize("bucket_by_length", [True, False])
+def test_batches_keep_every_example_and_label(bucket_by_length):
+    texts = _random_texts(0, 50, 60)
+    batches = text_classification_batches(
         texts,
-        labels,
+        np.arange(50, dtype=np.float32),
         _vectorizer(),
         max_length=40,
         keep="head",
         batch_size=8,
         shuffle_seed=1,
-        bucket_by_length=True,
+        bucket_by_length=bucket_by_length,
     )
     seen = []
-    for ids, y in ds:
+    for ids, y in batches.dataset:
         lengths = (ids.numpy() > 0).sum(axis=1)
         for length, label in zip(lengths, y.numpy(), strict=True):
             assert length == min(40, len(texts[int(label)].split()))
             seen.append(int(label))
-        assert ids.shape[1] >= 1
+        assert ids.shape[1] >= 1 and ids.dtype == tf.int32
     assert sorted(seen) == list(range(50))
 
 
-def test_bucketed_batch_count_matches_the_dataset():
-    rng = np.random.default_rng(3)
-    texts = [" ".join(rng.choice(list("abcde"), size=n)) for n in rng.integers(0, 90, size=200)]
+@pytest.mark.parametrize("bucket_by_length", [True, False])
+def test_batch_count_is_one_real_pass(bucket_by_length):
+    texts = _random_texts(3, 200, 90)
     vectorizer = _vectorizer()
-    counts = token_counts(texts, vectorizer)
-    np.testing.assert_array_equal(counts, [len(t.split()) for t in texts])
-    ds = text_classification_dataset(
+    lengths = encode_texts(texts, vectorizer, 64, "head").row_lengths().numpy()
+    np.testing.assert_array_equal(lengths, [min(64, len(t.split())) for t in texts])
+    batches = text_classification_batches(
         texts,
         np.zeros(200, np.float32),
         vectorizer,
@@ -84,8 +88,11 @@ def test_bucketed_batch_count_matches_the_dataset():
         keep="head",
         batch_size=8,
         shuffle_seed=1,
-        bucket_by_length=True,
+        bucket_by_length=bucket_by_length,
     )
-    batches = sum(1 for _ in ds)
-    assert batches > 200 // 8  # partial batch per bucket
-    assert bucketed_batch_count(counts, max_length=64, batch_size=8) == batches
+    counted = sum(1 for _ in batches.dataset)
+    assert batches.count == counted == batches.dataset.cardinality().numpy()
+    if bucket_by_length:
+        assert counted > 200 // 8  # a partial batch per bucket
+    else:
+        assert counted == 200 // 8

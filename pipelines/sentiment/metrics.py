@@ -1,8 +1,15 @@
-"""Binary classification metrics from labels and probabilities (NumPy, hand-checkable)."""
+"""Binary classification metrics from labels and probabilities (NumPy, hand-checkable),
+and the classifier's scores they are computed from."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
+
+if TYPE_CHECKING:  # the metrics themselves stay NumPy-only
+    from models.rnn_classifier import RNNClassifier
 
 
 def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
@@ -46,3 +53,26 @@ def binary_metrics(
         "auc": roc_auc(labels, probabilities),
         "log_loss": float(log_loss),
     }
+
+
+def classifier_metrics(
+    model: RNNClassifier, batches: Iterable[tuple[Any, Any]]
+) -> dict[str, float]:
+    """:func:`binary_metrics` of ``model`` over the ``(ids, label)`` ``batches`` (a
+    ``tf.data.Dataset``); with the bigram bag also the accuracy of each head of the ensemble
+    alone, to show what each contributes."""
+    with_heads = model.bigram_bag is not None
+    scorer = model.with_head_logits() if with_heads else model
+    outputs, labels = [], []
+    for ids, y in batches:
+        out = scorer.predict_on_batch(ids)
+        out = out if isinstance(out, list) else [out]
+        outputs.append(np.concatenate([o.reshape(-1, 1) for o in out], axis=1))
+        labels.append(y.numpy())
+    # Columns: the output probability, then (with the bag) the RNN and bag heads' logits.
+    scores, gold = np.concatenate(outputs), np.concatenate(labels).astype(int)
+    metrics = binary_metrics(gold, scores[:, 0])
+    if with_heads:
+        metrics["rnn_head_accuracy"] = float(np.mean((scores[:, 1] > 0) == gold))
+        metrics["bag_head_accuracy"] = float(np.mean((scores[:, 2] > 0) == gold))
+    return metrics

@@ -1,0 +1,55 @@
+"""Raw text in, sentiment out: the tf.function behind ``serving_default`` and ``predict``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+import keras
+import tensorflow as tf
+
+from data.text_vectorizer import make_vectorizer, pad_batch, texts_to_ids
+from pipelines.sentiment.config import SentimentConfig, SentimentInfo
+from pipelines.spine.task import batched
+
+LABEL_NAMES = ("negative", "positive")
+PREDICT_BATCH = 64  # texts per serving call in ``predict``
+
+Serve = Callable[[tf.Tensor], dict[str, tf.Tensor]]
+
+
+def trained_vectorizer(cfg: SentimentConfig, info: SentimentInfo) -> keras.layers.TextVectorization:
+    """The vectorizer of a trained run: its settings, the vocabulary learned in training."""
+    return make_vectorizer(cfg.data.standardize, cfg.data.vocabulary_size, info.vocabulary)
+
+
+def serving_function(
+    model: keras.Model, cfg: SentimentConfig, info: SentimentInfo
+) -> tuple[Serve, keras.layers.TextVectorization]:
+    """Raw strings → {probability, label}, with the vectorizer inside the graph; also returns
+    the vectorizer, which an export must track."""
+    vectorizer = trained_vectorizer(cfg, info)
+    max_length, keep = cfg.data.max_length, cfg.data.keep
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+    def serve(text):
+        ids = pad_batch(texts_to_ids(text, vectorizer, max_length, keep))
+        probability = tf.cast(model(ids, training=False), tf.float32)[:, 0]
+        label = tf.where(probability >= 0.5, LABEL_NAMES[1], LABEL_NAMES[0])
+        return {"probability": probability, "label": label}
+
+    return serve, vectorizer
+
+
+def predictions(serve: Serve, texts: Iterable[str]) -> Iterator[dict[str, Any]]:
+    """One ``{text, probability, label}`` per text, served in batches of ``PREDICT_BATCH``."""
+    for batch in batched(texts, PREDICT_BATCH):
+        outputs = serve(tf.constant(batch))
+        for text, probability, label in zip(
+            batch, outputs["probability"].numpy(), outputs["label"].numpy(), strict=True
+        ):
+            yield {
+                "text": text,
+                "probability": round(float(probability), 6),
+                "label": label.decode(),
+            }
