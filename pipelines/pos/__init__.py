@@ -1,0 +1,1 @@
+"""Part-of-speech tagging (UPOS) on Universal Dependencies English-EWT."""

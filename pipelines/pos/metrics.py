@@ -1,0 +1,41 @@
+"""POS tagging metrics: token accuracy, per-tag recall and whole-sentence accuracy."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+TagLists = Sequence[Sequence[str]]
+
+
+def tag_accuracy(gold: TagLists, predicted: TagLists) -> dict[str, Any]:
+    """Accuracy of ``predicted`` tags against ``gold``, one tag list per sentence.
+
+    ``accuracy`` is over all tokens; ``per_tag`` gives, for each gold tag, the share of its
+    tokens tagged right (its recall) and its ``support``; ``sentence_accuracy`` is the share
+    of sentences with every tag right; ``tokens`` is the token count. Sentences must pair up
+    one to one with equal lengths.
+    """
+    if len(gold) != len(predicted):
+        raise ValueError(f"{len(gold)} gold sentences but {len(predicted)} predicted ones")
+    support: Counter[str] = Counter()
+    correct: Counter[str] = Counter()
+    whole_right = 0
+    for index, (g, p) in enumerate(zip(gold, predicted, strict=True)):
+        if len(g) != len(p):
+            raise ValueError(f"sentence {index}: {len(g)} gold tags but {len(p)} predicted ones")
+        hits = [gold_tag for gold_tag, tag in zip(g, p, strict=True) if gold_tag == tag]
+        support.update(g)
+        correct.update(hits)
+        whole_right += len(hits) == len(g)
+    tokens = sum(support.values())
+    return {
+        "accuracy": sum(correct.values()) / tokens if tokens else 0.0,
+        "sentence_accuracy": whole_right / len(gold) if gold else 0.0,
+        "tokens": tokens,
+        "per_tag": {
+            tag: {"accuracy": correct[tag] / count, "support": count}
+            for tag, count in sorted(support.items())
+        },
+    }
