@@ -1,5 +1,5 @@
 # Every target sets up .venv (pinned requirements) first, so a fresh clone needs no other step.
-#   make demo | test | lint
+#   make demo [TASKS="ner pos"] | test | lint
 #   make train-<task> | evaluate-<task> | export-<task> | predict-<task> | bench-<task>
 # Variables: CONFIG=configs/x.yaml  DATA=sample|files|tfds  RUN=runs/<task>/<stamp>
 #            SET="train.epochs=1 model.rnn.cell=gru"  SPLIT=test|validation
@@ -33,7 +33,7 @@ $(STAMP): requirements.txt
 	@rm -f $(VENV)/.installed-* && touch $@
 
 demo: venv
-	$(PY) -m pipelines.demo
+	$(PY) -m pipelines.demo $(TASKS)
 
 test: venv
 	$(PY) -m pytest

@@ -1,10 +1,10 @@
-"""``make bench-<task>``: train the full config on the real data, evaluate on the test split,
-and write ``benchmarks/results/<task>.json``. Never edit those files by hand."""
+"""``make bench-<task>``: train the task's benchmark config (``Task.benchmark``) on the real
+data, evaluate on validation and test, and write ``benchmarks/results/<task>.json``. Never
+edit those files by hand."""
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import platform
@@ -15,66 +15,10 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from pipelines.registry import TASKS  # noqa: E402 (no TensorFlow behind it)
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
-
-
-@dataclasses.dataclass(frozen=True)
-class Benchmark:
-    config: str
-    dataset: str
-    metric: str  # key in metrics.json
-    goal: float
-    higher_is_better: bool
-    split: str = "test"
-
-
-BENCHMARKS = {
-    "ner": Benchmark(
-        config="configs/ner.yaml",
-        dataset="CoNLL-2003 English NER (Tjong Kim Sang & De Meulder 2003), DATA_ROOT/conll2003; "
-        "14,041 train / 3,250 dev (checkpoint by entity F1) / 3,453 test sentences; "
-        "entity-level micro F1 (seqeval, conlleval rules), no pretrained embeddings",
-        metric="f1",
-        goal=0.87,
-        higher_is_better=True,
-    ),
-    "forecasting": Benchmark(
-        config="configs/forecasting.yaml",
-        dataset="Beijing PM2.5 hourly 2010-2014 (UCI; Liang et al. 2015), "
-        "DATA_ROOT/beijing_pm25/pollution.csv.gz; TEMP 24 h ahead from 120 h of all features; "
-        "chronological split 50/25/25, scored on the 10,813 test windows",
-        metric="mae",
-        goal=2.35,
-        higher_is_better=False,
-    ),
-    "sentiment": Benchmark(
-        config="configs/sentiment.yaml",
-        dataset="IMDB Large Movie Review v1 (Maas et al. 2011), DATA_ROOT/imdb; "
-        "25,000 train (10% carved for validation, whole movies) / 25,000 test",
-        metric="accuracy",
-        goal=0.90,
-        higher_is_better=True,
-    ),
-    "charlm": Benchmark(
-        config="configs/charlm.yaml",
-        dataset="Tiny Shakespeare (karpathy/char-rnn), DATA_ROOT/tinyshakespeare/input.txt; "
-        "90/5/5 split by characters as TFDS tiny_shakespeare (1,003,854 / 55,770 / 55,770)",
-        metric="nats_per_char",
-        goal=1.50,
-        higher_is_better=False,
-        split="validation",
-    ),
-    "translation": Benchmark(
-        config="configs/translation.yaml",
-        dataset="Tatoeba/manythings spa-eng (2018-05-13, CC BY 2.0 FR), "
-        "DATA_ROOT/spa_eng/spa.txt.gz, Spanish→English; 118,964 pairs split 90/5/5 grouped by "
-        "source sentence; cased sacreBLEU (13a) with beam search on the 5% test split",
-        metric="bleu",
-        goal=40.0,
-        higher_is_better=True,
-    ),
-}
 
 
 def _git(*args: str) -> str:
@@ -99,7 +43,7 @@ def commit() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run")
-    parser.add_argument("task", choices=sorted(BENCHMARKS))
+    parser.add_argument("task", choices=sorted(TASKS))
     parser.add_argument("--set", dest="overrides", action="append", default=[])
     args = parser.parse_args(argv)
 
@@ -107,11 +51,11 @@ def main(argv: list[str] | None = None) -> int:
     from pipelines.spine import runner
     from pipelines.spine.config import load_config, to_dict
 
-    bench = BENCHMARKS[args.task]
     task = get_task(args.task)
-    cfg = load_config(
-        task.config_class, ROOT / bench.config, ["data.source=files", *args.overrides]
-    )
+    bench = task.benchmark
+    if bench is None:
+        parser.error(f"task {args.task!r} declares no benchmark")
+    cfg = load_config(task.config_class, ROOT / bench.config, [*bench.overrides, *args.overrides])
     started = time.perf_counter()
     run_dir = runner.train(task, cfg)
     validation = runner.evaluate(task, run_dir, "validation")

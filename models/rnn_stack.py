@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping
 from types import SimpleNamespace
 from typing import Any
@@ -26,9 +27,11 @@ STACK_KEYS = (
 
 
 def stack_config(rnn: Mapping[str, Any] | None, **defaults: Any) -> dict[str, Any]:
-    """A model's ``rnn`` argument as a plain dict of ``RNNStack`` keyword arguments: the
-    model's ``defaults`` overridden by ``rnn``; a key that is not a stack setting fails."""
-    config = {**defaults, **(rnn or {})}
+    """A model's ``rnn`` argument as a plain dict of every ``RNNStack`` setting: the stack's
+    defaults, then the model's ``defaults``, then ``rnn``; a key that is not a stack setting
+    fails."""
+    parameters = inspect.signature(RNNStack).parameters  # the stack's own defaults
+    config = {**{k: parameters[k].default for k in STACK_KEYS}, **defaults, **(rnn or {})}
     unknown = sorted(set(config) - set(STACK_KEYS))
     if unknown:
         raise ValueError(

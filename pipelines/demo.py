@@ -9,27 +9,32 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-# (task, sample config). A pipeline joins the demo with one line here.
-DEMOS = [
-    ("sentiment", "configs/sentiment_sample.yaml"),
-    ("ner", "configs/ner_sample.yaml"),
-    ("forecasting", "configs/forecasting_sample.yaml"),
-    ("charlm", "configs/charlm_sample.yaml"),
-    ("translation", "configs/translation_sample.yaml"),
-]
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
-def main() -> int:
+def selected(names: list[str] | None) -> list[str]:
+    """The tasks to demo: those named, else every registered task, in registry order."""
+    from pipelines.registry import TASKS, UnknownTaskError
+
+    unknown = [name for name in names or [] if name not in TASKS]
+    if unknown:
+        raise UnknownTaskError(f"unknown task(s) {unknown} (known tasks: {', '.join(TASKS)})")
+    return list(names) if names else list(TASKS)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Every registered task, or the tasks named in ``argv``, on its ``sample_config``."""
     from pipelines.registry import get_task
     from pipelines.spine import runner
     from pipelines.spine.config import load_config
     from pipelines.spine.runner import brief
 
     rows = []
-    for name, config in DEMOS:
+    for name in selected(argv):
         task = get_task(name)
         started = time.perf_counter()
-        run_dir = runner.train(task, load_config(task.config_class, Path(config)))
+        config = PROJECT_ROOT / task.sample_config
+        run_dir = runner.train(task, load_config(task.config_class, config))
         metrics = runner.evaluate(task, run_dir, "test")
         exported = runner.export(task, run_dir)
         rows.append((name, run_dir, metrics, exported, time.perf_counter() - started))
@@ -46,4 +51,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

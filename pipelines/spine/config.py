@@ -31,14 +31,15 @@ def param(default: Any, *, min: float | None = None, max: float | None = None, d
     return dataclasses.field(default=default, metadata={"min": min, "max": max, "doc": doc})
 
 
-def _type_name(tp: Any) -> str:
+def type_name(tp: Any) -> str:
+    """How the README and error messages name a config type."""
     origin = get_origin(tp)
     if origin is Literal:
-        return " | ".join(repr(a) for a in get_args(tp))
+        return " | ".join(a if isinstance(a, str) else repr(a) for a in get_args(tp))
     if origin in (typing.Union, types.UnionType):
-        return " | ".join(_type_name(a) for a in get_args(tp))
+        return " | ".join(type_name(a) for a in get_args(tp))
     if origin is tuple:
-        return f"list of {_type_name(get_args(tp)[0])}"
+        return f"list of {type_name(get_args(tp)[0])}"
     if tp is type(None):
         return "null"
     if dataclasses.is_dataclass(tp):
@@ -62,7 +63,7 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
         if value is None:
             if type(None) in args:
                 return None
-            raise ConfigError(f"{key}: null is not allowed (expected {_type_name(tp)})")
+            raise ConfigError(f"{key}: null is not allowed (expected {type_name(tp)})")
         errors = []
         for arg in args:
             if arg is type(None):
@@ -71,7 +72,7 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
                 return _coerce(value, arg, key)
             except ConfigError as err:
                 errors.append(str(err))
-        raise ConfigError(f"{key}: expected {_type_name(tp)}, got {value!r}")
+        raise ConfigError(f"{key}: expected {type_name(tp)}, got {value!r}")
     if origin is tuple:
         if not isinstance(value, Sequence) or isinstance(value, str):
             raise ConfigError(f"{key}: expected a list, got {value!r}")
@@ -229,22 +230,3 @@ def load_config(cls: type[T], path: str | Path | None, overrides: Sequence[str] 
 def save_config(cfg: Any, path: str | Path) -> None:
     """Writes the resolved config as YAML (readable again by :func:`load_config`)."""
     Path(path).write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False), encoding="utf-8")
-
-
-def describe(cls: type, prefix: str = "") -> list[str]:
-    """One line per leaf key: ``dotted.key  type  default  doc`` (for the README/--help)."""
-    lines = []
-    hints = get_type_hints(cls)
-    for field in dataclasses.fields(cls):
-        dotted = f"{prefix}.{field.name}" if prefix else field.name
-        tp = hints[field.name]
-        if dataclasses.is_dataclass(tp):
-            lines.extend(describe(tp, dotted))
-            continue
-        default = field.default if field.default is not dataclasses.MISSING else "(required)"
-        lo, hi = field.metadata.get("min"), field.metadata.get("max")
-        rng = f" [{lo if lo is not None else ''}..{hi if hi is not None else ''}]"
-        rng = rng if (lo is not None or hi is not None) else ""
-        doc = field.metadata.get("doc", "")
-        lines.append(f"{dotted}: {_type_name(tp)} = {default!r}{rng}  {doc}".rstrip())
-    return lines

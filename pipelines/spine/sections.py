@@ -14,14 +14,16 @@ CellName = Literal["rnn", "lstm", "gru", "ln_lstm", "ln_gru"]
 class RNNConfig:
     """The shared recurrent stack (see ``models.rnn_stack.RNNStack``)."""
 
-    cell: CellName = param("lstm", doc="rnn | lstm | gru | ln_lstm | ln_gru (layer-normalised)")
+    cell: CellName = param("lstm", doc="recurrent cell; ln_* are layer-normalised (Ba et al. 2016)")
     units: int = param(128, min=1, doc="units per direction")
-    layers: int = param(1, min=1, max=16)
-    bidirectional: bool = param(True)
-    merge_mode: Literal["concat", "sum", "mul", "ave"] = param("concat")
+    layers: int = param(1, min=1, max=16, doc="stacked layers")
+    bidirectional: bool = param(True, doc="each layer reads both directions")
+    merge_mode: Literal["concat", "sum", "mul", "ave"] = param(
+        "concat", doc="how directions combine"
+    )
     dropout: float = param(0.0, min=0.0, max=0.95, doc="channel dropout between layers")
     recurrent_dropout: float = param(
-        0.0, min=0.0, max=0.95, doc="built-in cells only (rnn, lstm, gru)"
+        0.0, min=0.0, max=0.95, doc="dropout on the recurrent state; built-in cells only"
     )
     residual: bool = param(False, doc="add each layer's input to its output when widths match")
 
@@ -53,29 +55,35 @@ class RNNConfig:
 class TrainConfig:
     """Optimisation, callbacks and devices; read by the shared runner."""
 
-    epochs: int = param(10, min=1)
-    batch_size: int = param(64, min=1)
+    epochs: int = param(10, min=1, doc="passes over the training data (at most)")
+    batch_size: int = param(64, min=1, doc="examples per batch")
     steps_per_epoch: int | None = param(None, min=1, doc="null = one pass over the data")
     validation_steps: int | None = param(None, min=1, doc="null = the whole validation set")
-    optimizer: Literal["adam", "adamw", "sgd", "rmsprop"] = param("adam")
-    learning_rate: float = param(1e-3, min=0.0)
+    optimizer: Literal["adam", "adamw", "sgd", "rmsprop"] = param(
+        "adam", doc="sgd: Nesterov momentum 0.9"
+    )
+    learning_rate: float = param(1e-3, min=0.0, doc="peak learning rate")
     weight_decay: float = param(0.0, min=0.0, doc="adamw only")
-    lr_schedule: Literal["constant", "cosine", "plateau"] = param("constant")
+    lr_schedule: Literal["constant", "cosine", "plateau"] = param(
+        "constant", doc="cosine: decays over all epochs; plateau: halves after a flat epoch"
+    )
     warmup_steps: int = param(0, min=0, doc="linear warm-up steps (cosine schedule)")
     ema_momentum: float | None = param(
-        None, min=0.0, max=0.99999, doc="average weights (Polyak); validated/saved averaged"
+        None, min=0.0, max=0.99999, doc="Polyak weight averaging; validation and checkpoints see it"
     )
     clipnorm: float | None = param(1.0, min=0.0, doc="clip by global gradient norm; null = off")
-    monitor: str = param("val_loss", doc="metric that picks the best checkpoint")
-    monitor_mode: Literal["min", "max"] = param("min")
+    monitor: str = param("val_loss", doc="picks the best checkpoint (e.g. val_accuracy, val_f1)")
+    monitor_mode: Literal["min", "max"] = param("min", doc="whether lower or higher is better")
     early_stopping_patience: int = param(3, min=0, doc="epochs without improvement; 0 = off")
     grad_norm_every: int = param(50, min=0, doc="log gradient norms every N steps; 0 = off")
     grad_explode_threshold: float = param(1e3, min=0.0, doc="warn once above this global norm")
     grad_vanish_threshold: float = param(1e-6, min=0.0, doc="warn once below this layer norm")
-    tensorboard: bool = param(True)
-    strategy: Literal["default", "mirrored"] = param("default", doc="tf.distribute strategy")
+    tensorboard: bool = param(True, doc="TensorBoard logs in <run>/logs")
+    strategy: Literal["default", "mirrored"] = param(
+        "default", doc="mirrored: MirroredStrategy; without GPUs logical CPUs (tests the path)"
+    )
     mirrored_cpu_devices: int = param(
         2, min=1, max=64, doc="logical CPU devices for mirrored training without GPUs"
     )
-    mixed_precision: bool = param(False, doc="mixed_float16 compute, float32 variables")
+    mixed_precision: bool = param(False, doc="mixed_float16 compute, float32 variables and outputs")
     log_every_steps: int = param(0, min=0, doc="print progress every N steps; 0 = per epoch")
