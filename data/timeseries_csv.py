@@ -1,4 +1,4 @@
-"""CSV time-series reader and preparer for the forecasting pipelines (plain pandas/numpy).
+"""CSV time-series reader: a file becomes a clean, regular ``SeriesTable`` (plain pandas/numpy).
 
 Supported layouts
 -----------------
@@ -32,79 +32,31 @@ Missing-value policies (``spec.missing``)
 * ``"drop"``: rows with a missing value in a used column are dropped; gaps in the time index are
   only reported (windows may then span a gap).
 
-Window alignment (the one definition used everywhere here)
-----------------------------------------------------------
-With ``r = sampling_rate`` and ``span = (lookback - 1) * r + 1``, window ``i`` has ``lookback``
-input steps: rows ``i, i + r, ..., i + (lookback - 1) * r``, i.e. rows ``[i, i + span)`` sampled
-every ``r`` rows (for ``r = 1`` simply rows ``[i, i + lookback)``). Its last observed row is
-``last = i + (lookback - 1) * r`` and its target is row ``last + delay`` (``delay >= 1``; with
-hourly data ``delay=24`` means 24 hours after the last observed hour). So the target of window
-``i`` is row ``i + offset`` with ``offset = (lookback - 1) * r + delay``.
-
-Restricted to the rows ``[start, stop)`` of a split, the windows are those with
-``start <= i`` and ``i + offset <= stop - 1``: inputs and target both lie inside the split.
-
-The same windows from Keras (``keras.utils.timeseries_dataset_from_array`` pairs the window that
-starts at data index ``i`` with ``targets[i]``)::
-
-      offset = (lookback - 1) * sampling_rate + delay
-      keras.utils.timeseries_dataset_from_array(
-          data=values[: stop - delay],            # last usable input row is stop - 1 - delay
-          targets=target_column[offset:stop],     # targets[i] == target_column[i + offset]
-          sequence_length=lookback, sampling_rate=sampling_rate,
-          start_index=start or None)
-
-``timeseries_dataset_kwargs`` returns exactly those arguments. Note that the common recipe
-``data[:-delay], targets[delay:]`` with ``delay`` meaning *steps after the last input* is off by
-``(lookback - 1) * sampling_rate``: ``targets`` must be shifted by the full ``offset``.
-
-Baselines: the persistence forecast of window ``i`` is the target column at row ``last`` (the
-last observed step); the seasonal-naive forecast is the target column at row
-``target_row - season`` (``season >= delay`` so the value is known at the forecast origin).
+Splits, statistics, windows and baselines on the table: ``data.timeseries_windows``.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from pandas.tseries.frequencies import to_offset
 
-__all__ = [
-    "CsvSeriesSpec",
-    "DataFormatError",
-    "LoadReport",
-    "NaiveBaselines",
-    "SeriesTable",
-    "chronological_split",
-    "fit_stats",
-    "load_series",
-    "mae",
-    "naive_baselines",
-    "normalize",
-    "rmse",
-    "timeseries_dataset_kwargs",
-    "window_rows",
-    "window_targets",
-]
+from data.timeseries_columns import (
+    DataFormatError,
+    numeric_columns,
+    parse_times,
+    require_column,
+    to_float,
+)
+from data.timeseries_grid import Filled, TimeGrid, drop_missing, fill_grid, time_grid
 
 MissingPolicy = Literal["interpolate", "ffill", "drop"]
 _POLICIES = ("interpolate", "ffill", "drop")
 MAX_LISTED = 10  # how many gaps / duplicate timestamps the report lists
-_INDEX_LIKE = {"no", "no.", "index", "idx", "id", "row", "rownum", "row_id"}
-_TIME_PART_NAMES = ("year", "month", "day", "hour", "minute", "second")
 
-
-class DataFormatError(ValueError):
-    """A problem with the CSV content; the one-line message names the file (and line)."""
-
-
-# --------------------------------------------------------------------------------------------
-# Inputs and outputs
-# --------------------------------------------------------------------------------------------
+__all__ = ["CsvSeriesSpec", "DataFormatError", "LoadReport", "SeriesTable", "iso", "load_series"]
 
 
 @dataclass(frozen=True)
@@ -158,13 +110,14 @@ class CsvSeriesSpec:
         both = set(self.features) & set(self.categorical)
         if both:
             raise ValueError(f"CsvSeriesSpec: {sorted(both)} are both features and categorical")
-        clash = set(self._time_columns()) & (
+        clash = set(self.time_columns()) & (
             set(self.features) | set(self.categorical) | set(self.targets)
         )
         if clash:
             raise ValueError(f"CsvSeriesSpec: time columns {sorted(clash)} used as data")
 
-    def _time_columns(self) -> tuple[str, ...]:
+    def time_columns(self) -> tuple[str, ...]:
+        """The column(s) the timestamps are read from."""
         if self.time_column is not None:
             return (self.time_column,)
         return tuple(self.time_parts or ())
@@ -201,6 +154,23 @@ class LoadReport:
     rows_dropped: int
     values_filled: int
 
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON-ready summary a run records (gaps as ISO timestamps)."""
+        return {
+            "rows_read": self.rows_read,
+            "rows_out": self.rows_out,
+            "policy": self.policy,
+            "missing_before": self.missing_before,
+            "values_filled": self.values_filled,
+            "rows_inserted": self.rows_inserted,
+            "rows_dropped": self.rows_dropped,
+            "duplicates": self.duplicates,
+            "gap_count": self.gap_count,
+            "gap_timestamps": self.gap_timestamps,
+            "gaps": [[iso(a), iso(b)] for a, b in self.gaps],
+            "off_grid": self.off_grid,
+        }
+
 
 @dataclass(frozen=True)
 class SeriesTable:
@@ -220,14 +190,42 @@ class SeriesTable:
         return self.values[:, self.feature_names.index(name)]
 
 
-# --------------------------------------------------------------------------------------------
-# Loading
-# --------------------------------------------------------------------------------------------
+def iso(time: np.datetime64) -> str:
+    """A timestamp as ISO 8601 text (how reports and info files write times)."""
+    return pd.Timestamp(time).isoformat()
 
 
 def load_series(spec: CsvSeriesSpec) -> SeriesTable:
     """Read ``spec.path`` and return the prepared ``SeriesTable`` (see the module docstring)."""
     path = spec.path
+    raw, lines = _read_rows(path)
+    columns = [str(c) for c in raw.columns]
+    for name in (*spec.time_columns(), *spec.features, *spec.categorical):
+        require_column(path, columns, name)
+    numeric_names = numeric_columns(spec, raw, columns)
+    times = parse_times(spec, raw, lines)
+    frame = _used_columns(spec, raw, lines, numeric_names)
+    missing_before = {c: int(frame[c].isna().sum()) for c in frame.columns}
+    rows_read = len(frame)
+
+    frame, lines, duplicates = _sorted_unique(frame, times, lines)
+    grid = time_grid(path, spec.frequency, frame.index)
+    if spec.missing == "drop":
+        filled = drop_missing(frame)
+    else:
+        filled = fill_grid(path, frame, lines, grid, numeric_names, spec.missing)
+    values, feature_names = _encode(filled.frame, numeric_names, spec.categorical)
+    return SeriesTable(
+        times=filled.frame.index.to_numpy().astype("datetime64[ns]"),
+        values=values,
+        feature_names=tuple(feature_names),
+        target_indices=_target_indices(path, spec.targets, feature_names),
+        report=_report(spec, rows_read, missing_before, duplicates, grid, filled),
+    )
+
+
+def _read_rows(path: str) -> tuple[pd.DataFrame, np.ndarray]:
+    """Every non-blank row as stripped text, with its line number in the file."""
     try:
         raw = pd.read_csv(path, dtype=str, skip_blank_lines=False)
     except pd.errors.EmptyDataError as exc:
@@ -241,451 +239,91 @@ def load_series(spec: CsvSeriesSpec) -> SeriesTable:
     raw = raw.apply(lambda col: col.str.strip())
     if raw.empty:
         raise DataFormatError(f"{path}: no data rows")
+    return raw, lines
 
-    columns = [str(c) for c in raw.columns]
-    for name in (*spec._time_columns(), *spec.features, *spec.categorical):
-        _require_column(path, columns, name)
 
-    numeric_names = _numeric_columns(spec, raw, lines, columns)
-    times = _parse_times(spec, raw, lines)
+def _used_columns(
+    spec: CsvSeriesSpec, raw: pd.DataFrame, lines: np.ndarray, numeric_names: list[str]
+) -> pd.DataFrame:
+    """The numeric columns as floats, then the categorical ones as text, in file row order."""
     numeric = pd.DataFrame(
-        {name: _to_float(path, raw[name], lines, name) for name in numeric_names},
+        {name: to_float(spec.path, raw[name], lines, name) for name in numeric_names},
         index=raw.index,
     )
-    frame = pd.concat([numeric, raw[list(spec.categorical)]], axis=1)
-    missing_before = {c: int(frame[c].isna().sum()) for c in frame.columns}
-    rows_read = len(frame)
+    return pd.concat([numeric, raw[list(spec.categorical)]], axis=1)
 
+
+@dataclass(frozen=True)
+class _Duplicates:
+    count: int
+    first_times: tuple[np.datetime64, ...]  # the first MAX_LISTED repeated timestamps
+
+
+def _sorted_unique(
+    frame: pd.DataFrame, times: pd.DatetimeIndex, lines: np.ndarray
+) -> tuple[pd.DataFrame, np.ndarray, _Duplicates]:
+    """``frame`` indexed by time, stably sorted, the first row of each timestamp kept."""
     order = np.argsort(times.to_numpy(), kind="stable")
     frame = frame.iloc[order]
     frame.index = times[order]
     lines = lines[order]
     dup = frame.index.duplicated(keep="first")
-    duplicate_times = tuple(frame.index[dup].unique()[:MAX_LISTED].to_numpy())
-    frame, lines = frame.loc[~dup], lines[~dup]
+    duplicates = _Duplicates(
+        int(dup.sum()), tuple(frame.index[dup].unique()[:MAX_LISTED].to_numpy())
+    )
+    return frame.loc[~dup], lines[~dup], duplicates
 
-    offset = _resolve_frequency(path, spec.frequency, frame.index)
-    if offset is None:
-        grid = frame.index
-    else:
-        grid = pd.date_range(frame.index[0], frame.index[-1], freq=offset)
-    missing_times = grid.difference(frame.index)
-    off_grid_mask = ~frame.index.isin(grid)
-    gaps = _runs(grid, missing_times)
 
-    was_missing = frame.isna()
-    rows_inserted = 0
-    if spec.missing == "drop":
-        keep = ~was_missing.any(axis=1)
-        out = frame.loc[keep]
-        rows_dropped = int((~keep).sum())
-        values_filled = 0
-    else:
-        if off_grid_mask.any():
-            first = int(np.argmax(off_grid_mask))
-            raise DataFormatError(
-                f"{path}:{lines[first]}: time '{frame.index[first]}' is not on the regular "
-                f"'{offset.freqstr}' grid from {frame.index[0]}; fix frequency or use "
-                "missing='drop'"
-            )
-        rows_inserted = len(missing_times)
-        frame = frame.reindex(grid)
-        was_missing = frame.isna()
-        for name in frame.columns:
-            if was_missing[name].all():
-                raise DataFormatError(f"{path}: column '{name}' has no values")
-        out = _fill(frame, numeric_names, spec.missing)
-        still = out.isna().any(axis=1)
-        rows_dropped = int(still.sum())  # only ffill can leave leading missing values
-        out = out.loc[~still]
-        values_filled = int((was_missing.loc[out.index] & ~out.isna()).to_numpy().sum())
-
+def _encode(
+    out: pd.DataFrame, numeric_names: list[str], categorical: tuple[str, ...]
+) -> tuple[np.ndarray, list[str]]:
+    """float32 values: the numeric columns, then one-hot columns per category (sorted)."""
     blocks = [out[numeric_names].to_numpy(dtype=np.float64)]
     feature_names = list(numeric_names)
-    for name in spec.categorical:
+    for name in categorical:
         cats = sorted(out[name].unique())
         onehot = np.stack([(out[name] == c).to_numpy() for c in cats], axis=1)
         blocks.append(onehot.reshape(len(out), len(cats)).astype(np.float64))
         feature_names += [f"{name}={c}" for c in cats]
-    values = np.concatenate(blocks, axis=1).astype(np.float32)
+    return np.concatenate(blocks, axis=1).astype(np.float32), feature_names
 
-    target_indices = []
-    for target in spec.targets:
+
+def _target_indices(
+    path: str, targets: tuple[str, ...], feature_names: list[str]
+) -> tuple[int, ...]:
+    """The position of each target among the encoded features."""
+    indices = []
+    for target in targets:
         if target not in feature_names:
             raise DataFormatError(
                 f"{path}: column '{target}' not found (columns: {', '.join(feature_names)})"
             )
-        target_indices.append(feature_names.index(target))
+        indices.append(feature_names.index(target))
+    return tuple(indices)
 
-    report = LoadReport(
-        path=path,
+
+def _report(
+    spec: CsvSeriesSpec,
+    rows_read: int,
+    missing_before: dict[str, int],
+    duplicates: _Duplicates,
+    grid: TimeGrid,
+    filled: Filled,
+) -> LoadReport:
+    return LoadReport(
+        path=spec.path,
         policy=spec.missing,
         rows_read=rows_read,
-        rows_out=len(out),
+        rows_out=len(filled.frame),
         missing_before=missing_before,
-        duplicates=int(dup.sum()),
-        duplicate_times=duplicate_times,
-        frequency=None if offset is None else offset.freqstr,
-        gap_count=len(gaps),
-        gap_timestamps=len(missing_times),
-        gaps=tuple(gaps[:MAX_LISTED]),
-        off_grid=int(off_grid_mask.sum()),
-        rows_inserted=rows_inserted,
-        rows_dropped=rows_dropped,
-        values_filled=values_filled,
+        duplicates=duplicates.count,
+        duplicate_times=duplicates.first_times,
+        frequency=None if grid.offset is None else grid.offset.freqstr,
+        gap_count=len(grid.gaps),
+        gap_timestamps=len(grid.missing),
+        gaps=tuple(grid.gaps[:MAX_LISTED]),
+        off_grid=int(grid.off_grid.sum()),
+        rows_inserted=filled.rows_inserted,
+        rows_dropped=filled.rows_dropped,
+        values_filled=filled.values_filled,
     )
-    return SeriesTable(
-        times=out.index.to_numpy().astype("datetime64[ns]"),
-        values=values,
-        feature_names=tuple(feature_names),
-        target_indices=tuple(target_indices),
-        report=report,
-    )
-
-
-def _require_column(path: str, columns: list[str], name: str) -> None:
-    if name not in columns:
-        raise DataFormatError(f"{path}: column '{name}' not found (columns: {', '.join(columns)})")
-
-
-def _is_index_like(name: str) -> bool:
-    return name.strip().lower() in _INDEX_LIKE or name.startswith("Unnamed:") or not name.strip()
-
-
-def _numeric_columns(
-    spec: CsvSeriesSpec, raw: pd.DataFrame, lines: np.ndarray, columns: list[str]
-) -> list[str]:
-    """Numeric feature names: explicit ``features`` or auto-detected, plus numeric targets."""
-    if spec.features:
-        names = list(spec.features)
-    else:
-        excluded = set(spec._time_columns()) | set(spec.categorical)
-        names = []
-        for name in columns:
-            if name in excluded or _is_index_like(name):
-                continue
-            present = raw[name].notna()
-            parsed = pd.to_numeric(raw[name], errors="coerce").notna()
-            # a mostly numeric column is numeric (its bad cells are reported by _to_float);
-            # a mostly text column is skipped.
-            if present.any() and parsed.sum() * 2 > present.sum():
-                names.append(name)
-    for target in spec.targets:
-        if target in names:
-            continue
-        if target in spec.categorical:
-            raise ValueError(
-                f"{spec.path}: target '{target}' is categorical; name one of its one-hot "
-                f"columns ('{target}=<category>')"
-            )
-        if target in columns:
-            names.append(target)
-        elif not any(target.startswith(f"{c}=") for c in spec.categorical):
-            _require_column(spec.path, columns, target)
-    if not names:
-        raise DataFormatError(f"{spec.path}: no numeric feature columns")
-    return names
-
-
-def _to_float(path: str, col: pd.Series, lines: np.ndarray, name: str) -> np.ndarray:
-    parsed = pd.to_numeric(col, errors="coerce")
-    bad = (col.notna() & parsed.isna()).to_numpy()
-    if bad.any():
-        first = int(np.argmax(bad))
-        raise DataFormatError(
-            f"{path}:{lines[first]}: non-numeric value '{col.iloc[first]}' in column '{name}'"
-        )
-    return parsed.to_numpy(dtype=np.float64)
-
-
-def _parse_times(spec: CsvSeriesSpec, raw: pd.DataFrame, lines: np.ndarray) -> pd.DatetimeIndex:
-    path = spec.path
-    if spec.time_column is not None:
-        text = raw[spec.time_column]
-        fmt = spec.time_format or "ISO8601"
-        times = pd.to_datetime(text, format=fmt, errors="coerce")
-    else:
-        parts = list(spec.time_parts or ())
-        fmt = ",".join(parts)
-        nums = {
-            unit: pd.to_numeric(raw[col], errors="coerce")
-            for unit, col in zip(_TIME_PART_NAMES, parts, strict=False)
-        }
-        integral = np.logical_and.reduce(
-            [(v.notna() & (v % 1 == 0)).to_numpy() for v in nums.values()]
-        )
-        times = pd.Series(pd.NaT, index=raw.index, dtype="datetime64[ns]")
-        if integral.any():
-            ints = pd.DataFrame({k: v[integral].astype(np.int64) for k, v in nums.items()})
-            times.loc[integral] = pd.to_datetime(ints, errors="coerce")
-    if getattr(times.dt, "tz", None) is not None:
-        times = times.dt.tz_convert("UTC").dt.tz_localize(None)
-    bad = times.isna().to_numpy()
-    if bad.any():
-        first = int(np.argmax(bad))
-        cols = [spec.time_column] if spec.time_column is not None else list(spec.time_parts or ())
-        value = ",".join("" if pd.isna(v) else str(v) for v in raw[cols].iloc[first])
-        raise DataFormatError(
-            f"{path}:{lines[first]}: cannot parse time '{value}' with format '{fmt}'"
-        )
-    return pd.DatetimeIndex(times.to_numpy().astype("datetime64[ns]"))
-
-
-def _resolve_frequency(path: str, frequency: str | None, index: pd.DatetimeIndex):
-    """The grid step: ``frequency`` as a pandas offset, or the median step of ``index``."""
-    if frequency is not None:
-        try:
-            return to_offset(frequency)
-        except ValueError as exc:
-            raise ValueError(f"{path}: invalid frequency {frequency!r}") from exc
-    if len(index) < 2:
-        return None
-    step = pd.Timedelta(int(np.median(np.diff(index.asi8))), unit="ns")
-    day = pd.Timedelta(days=1)
-    if step % day == pd.Timedelta(0):
-        return to_offset(f"{step // day}D")
-    return to_offset(step)
-
-
-def _runs(
-    grid: pd.DatetimeIndex, missing: pd.DatetimeIndex
-) -> list[tuple[np.datetime64, np.datetime64]]:
-    """Contiguous runs of ``missing`` grid points as (first, last) pairs."""
-    if len(missing) == 0:
-        return []
-    pos = grid.get_indexer(missing)
-    breaks = np.flatnonzero(np.diff(pos) != 1)
-    starts = np.concatenate([[0], breaks + 1])
-    ends = np.concatenate([breaks, [len(pos) - 1]])
-    values = grid.to_numpy().astype("datetime64[ns]")
-    return [(values[pos[s]], values[pos[e]]) for s, e in zip(starts, ends, strict=True)]
-
-
-def _fill(frame: pd.DataFrame, numeric_names: list[str], policy: str) -> pd.DataFrame:
-    out = frame.copy()
-    categorical = [c for c in frame.columns if c not in numeric_names]
-    if policy == "interpolate":
-        num = out[numeric_names].interpolate(method="linear", limit_area="inside")
-        out[numeric_names] = num.ffill().bfill()
-        if categorical:
-            out[categorical] = out[categorical].ffill().bfill()
-    else:  # ffill: no look-ahead; leading missing values stay and their rows are dropped
-        out = out.ffill()
-    return out
-
-
-# --------------------------------------------------------------------------------------------
-# Splits and normalisation
-# --------------------------------------------------------------------------------------------
-
-
-def chronological_split(
-    n: int, fractions: tuple[float, float, float] = (0.5, 0.25, 0.25)
-) -> tuple[slice, slice, slice]:
-    """Split ``n`` rows into consecutive train/val/test slices.
-
-    ``train = floor(n * f0)``, ``val = floor(n * f1)``, test gets the rest. Fractions must be
-    three finite numbers in [0, 1] summing to 1 with a positive train fraction.
-    """
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
-        raise ValueError(f"n must be a non-negative integer: {n!r}")
-    fractions = tuple(fractions)
-    if len(fractions) != 3:
-        raise ValueError(f"fractions must be (train, val, test): {fractions!r}")
-    if not all(isinstance(f, (int, float, np.floating)) and math.isfinite(f) for f in fractions):
-        raise ValueError(f"fractions must be finite numbers: {fractions!r}")
-    if any(f < 0 or f > 1 for f in fractions):
-        raise ValueError(f"fractions must lie in [0, 1]: {fractions!r}")
-    if abs(sum(fractions) - 1.0) > 1e-6:
-        raise ValueError(f"fractions must sum to 1: {fractions!r} sums to {sum(fractions)}")
-    if fractions[0] <= 0:
-        raise ValueError(f"the train fraction must be positive: {fractions!r}")
-    n_train = math.floor(n * fractions[0] + 1e-9)
-    n_val = math.floor(n * fractions[1] + 1e-9)
-    return slice(0, n_train), slice(n_train, n_train + n_val), slice(n_train + n_val, n)
-
-
-def fit_stats(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-column mean and std (ddof=0) of ``values``; pass the TRAIN rows only.
-
-    A std of 0 (constant column) is replaced by 1 so normalising does not divide by zero.
-    """
-    arr = np.asarray(values, dtype=np.float64)
-    if arr.ndim == 1:
-        arr = arr[:, None]
-    if arr.shape[0] == 0:
-        raise ValueError("fit_stats needs at least one row")
-    if not np.isfinite(arr).all():
-        raise ValueError("fit_stats: values contain NaN or inf")
-    mean = arr.mean(axis=0)
-    std = arr.std(axis=0)
-    std[std == 0] = 1.0
-    return mean.astype(np.float32), std.astype(np.float32)
-
-
-def normalize(values: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
-    """``(values - mean) / std`` as float32."""
-    return ((np.asarray(values, dtype=np.float32) - mean) / std).astype(np.float32)
-
-
-# --------------------------------------------------------------------------------------------
-# Windows and naive baselines
-# --------------------------------------------------------------------------------------------
-
-
-def window_rows(
-    n: int,
-    lookback: int,
-    delay: int,
-    sampling_rate: int = 1,
-    start: int = 0,
-    stop: int | None = None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(first_rows, last_rows, target_rows)`` of every window inside rows ``[start, stop)``.
-
-    Window ``i`` reads rows ``i, i + r, ..., i + (lookback - 1) * r``; its target is row
-    ``i + (lookback - 1) * r + delay``. Empty arrays when no window fits.
-    """
-    for name, value, low in (("lookback", lookback, 1), ("delay", delay, 1)):
-        if int(value) != value or value < low:
-            raise ValueError(f"{name} must be an integer >= {low}: {value!r}")
-    if int(sampling_rate) != sampling_rate or sampling_rate < 1:
-        raise ValueError(f"sampling_rate must be an integer >= 1: {sampling_rate!r}")
-    stop = n if stop is None else stop
-    if not 0 <= start <= stop <= n:
-        raise ValueError(f"need 0 <= start <= stop <= n: start={start}, stop={stop}, n={n}")
-    offset = (lookback - 1) * sampling_rate + delay
-    first = np.arange(start, max(start, stop - offset), dtype=np.int64)
-    last = first + (lookback - 1) * sampling_rate
-    return first, last, last + delay
-
-
-def _target_column(series: np.ndarray, target_index: int | None) -> np.ndarray:
-    arr = np.asarray(series)
-    if arr.ndim == 1:
-        if target_index not in (None, 0):
-            raise ValueError(f"1-D series: target_index must be 0 or None: {target_index}")
-        return arr
-    if arr.ndim != 2:
-        raise ValueError(f"series must be 1-D or 2-D [rows, features]: shape {arr.shape}")
-    if target_index is None:
-        raise ValueError("target_index is required for a 2-D series")
-    return arr[:, target_index]
-
-
-def window_targets(
-    series: np.ndarray,
-    target_index: int | None,
-    lookback: int,
-    delay: int,
-    sampling_rate: int = 1,
-    start: int = 0,
-    stop: int | None = None,
-) -> np.ndarray:
-    """The target of every window in ``[start, stop)``: ``series[i + offset, target_index]``."""
-    col = _target_column(series, target_index)
-    _, _, target_rows = window_rows(len(col), lookback, delay, sampling_rate, start, stop)
-    return col[target_rows]
-
-
-def timeseries_dataset_kwargs(
-    values: np.ndarray,
-    targets: np.ndarray,
-    lookback: int,
-    delay: int,
-    sampling_rate: int = 1,
-    start: int = 0,
-    stop: int | None = None,
-) -> dict:
-    """Arguments for ``keras.utils.timeseries_dataset_from_array`` giving exactly the windows of
-    ``window_rows`` in ``[start, stop)``; ``targets`` is the per-row target array (same rows as
-    ``values``, e.g. ``values[:, target_index]``). Add batch_size/shuffle yourself."""
-    n = len(values)
-    if len(targets) != n:
-        raise ValueError(f"values and targets differ in length: {n} != {len(targets)}")
-    first, _, _ = window_rows(n, lookback, delay, sampling_rate, start, stop)
-    if len(first) == 0:
-        raise ValueError(f"no complete window fits in rows [{start}, {stop})")
-    stop = n if stop is None else stop
-    offset = (lookback - 1) * sampling_rate + delay
-    return {
-        "data": values[: stop - delay],
-        "targets": targets[offset:stop],
-        "sequence_length": lookback,
-        "sampling_rate": sampling_rate,
-        "start_index": start if start > 0 else None,
-    }
-
-
-@dataclass(frozen=True)
-class NaiveBaselines:
-    """Naive forecasts for the windows of ``window_rows``, aligned with ``targets``."""
-
-    targets: np.ndarray
-    persistence: np.ndarray
-    seasonal: np.ndarray | None
-    season: int | None
-    target_rows: np.ndarray
-
-    def scores(self) -> dict[str, float]:
-        """MAE and RMSE of each baseline."""
-        out = {
-            "persistence_mae": mae(self.targets, self.persistence),
-            "persistence_rmse": rmse(self.targets, self.persistence),
-        }
-        if self.seasonal is not None:
-            out["seasonal_mae"] = mae(self.targets, self.seasonal)
-            out["seasonal_rmse"] = rmse(self.targets, self.seasonal)
-        return out
-
-
-def naive_baselines(
-    series: np.ndarray,
-    target_index: int | None,
-    lookback: int,
-    delay: int,
-    sampling_rate: int = 1,
-    season: int | None = None,
-    start: int = 0,
-    stop: int | None = None,
-) -> NaiveBaselines:
-    """Persistence and seasonal-naive forecasts on the raw (un-normalised) ``series``.
-
-    Persistence: the target at the window's last observed row. Seasonal naive: the target at
-    ``target_row - season``; needs ``season >= delay`` (known at the forecast origin) and
-    ``target_row - season >= 0`` for every window (it lies inside the window's span when
-    ``season <= (lookback - 1) * sampling_rate + delay``).
-    """
-    col = np.asarray(_target_column(series, target_index), dtype=np.float64)
-    _, last, target_rows = window_rows(len(col), lookback, delay, sampling_rate, start, stop)
-    if len(target_rows) == 0:
-        raise ValueError(f"no complete window fits in rows [{start}, {stop}) of {len(col)}")
-    seasonal = None
-    if season is not None:
-        if int(season) != season or season < delay:
-            raise ValueError(f"season must be an integer >= delay ({delay}): {season!r}")
-        if target_rows[0] - season < 0:
-            raise ValueError(
-                f"season {season} reaches before row 0 for the first window "
-                f"(target row {target_rows[0]})"
-            )
-        seasonal = col[target_rows - season]
-    return NaiveBaselines(
-        targets=col[target_rows],
-        persistence=col[last],
-        seasonal=seasonal,
-        season=season,
-        target_rows=target_rows,
-    )
-
-
-def mae(y_true: np.ndarray, y_pred: np.ndarray) -> float:
-    """Mean absolute error (float64)."""
-    diff = np.asarray(y_true, dtype=np.float64) - np.asarray(y_pred, dtype=np.float64)
-    return float(np.mean(np.abs(diff)))
-
-
-def rmse(y_true: np.ndarray, y_pred: np.ndarray) -> float:
-    """Root mean squared error (float64)."""
-    diff = np.asarray(y_true, dtype=np.float64) - np.asarray(y_pred, dtype=np.float64)
-    return float(np.sqrt(np.mean(diff**2)))

@@ -2,9 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import keras
 
-from models.rnn_stack import RNNStack
+from models.linear_forecaster import checked_delta_indices, forecast_output
+from models.rnn_stack import RNNStack, legacy_stack_config, stack_config
+
+# The stack's defaults here: one forward GRU layer of 32 units.
+STACK_DEFAULTS = {
+    "cell": "gru",
+    "units": 32,
+    "num_layers": 1,
+    "bidirectional": False,
+    "merge_mode": "concat",
+    "dropout": 0.0,
+    "recurrent_dropout": 0.0,
+    "residual": False,
+}
 
 
 @keras.saving.register_keras_serializable(package="rnn_pipelines")
@@ -35,8 +51,8 @@ class ConvRNNForecaster(keras.Model):
         kernel_size: convolution width in (sampled) steps.
         pool_size: max-pooling width and stride of each block.
         conv_dropout: channel dropout after the convolution blocks.
-        cell, units, num_layers, bidirectional, merge_mode, dropout, recurrent_dropout,
-            residual: the recurrent stack (see ``RNNStack``).
+        rnn: the recurrent stack's settings (``RNNStack`` keyword arguments; missing ones
+            take ``STACK_DEFAULTS``).
         head_units: width of a ReLU layer before the output (0 = none).
         head_dropout: dropout before the output layer(s).
         delta_indices: input feature index of each target for delta forecasts (empty = off).
@@ -54,14 +70,7 @@ class ConvRNNForecaster(keras.Model):
         kernel_size: int = 5,
         pool_size: int = 2,
         conv_dropout: float = 0.0,
-        cell: str = "gru",
-        units: int = 32,
-        num_layers: int = 1,
-        bidirectional: bool = False,
-        merge_mode: str = "concat",
-        dropout: float = 0.0,
-        recurrent_dropout: float = 0.0,
-        residual: bool = False,
+        rnn: Mapping[str, Any] | None = None,
         head_units: int = 0,
         head_dropout: float = 0.0,
         delta_indices: tuple[int, ...] | list[int] = (),
@@ -70,12 +79,8 @@ class ConvRNNForecaster(keras.Model):
         **kwargs,
     ):
         conv_filters = tuple(int(f) for f in conv_filters)
-        delta_indices = tuple(int(i) for i in delta_indices)
-        if delta_indices and len(delta_indices) != num_targets:
-            raise ValueError(
-                f"delta_indices: one input feature per target needed, got {delta_indices} "
-                f"for {num_targets} target(s)"
-            )
+        delta_indices = checked_delta_indices(delta_indices, num_targets)
+        rnn = stack_config(rnn, **STACK_DEFAULTS)
         if highway and lookback is None:
             raise ValueError("highway: needs a fixed lookback (the flattened window)")
         # === Layers ===
@@ -90,18 +95,7 @@ class ConvRNNForecaster(keras.Model):
             for index in range(len(conv_filters))
         ]
         self.conv_dropout = keras.layers.SpatialDropout1D(conv_dropout, name="conv_dropout")
-        self.encoder = RNNStack(
-            cell=cell,
-            units=units,
-            num_layers=num_layers,
-            bidirectional=bidirectional,
-            merge_mode=merge_mode,
-            dropout=dropout,
-            recurrent_dropout=recurrent_dropout,
-            residual=residual,
-            return_sequences=False,
-            name="encoder",
-        )
+        self.encoder = RNNStack(**rnn, return_sequences=False, name="encoder")
         self.hidden = (
             keras.layers.Dense(head_units, activation="relu", name="hidden") if head_units else None
         )
@@ -132,10 +126,7 @@ class ConvRNNForecaster(keras.Model):
         if self.highway_head is not None:
             flat = keras.layers.Flatten(name="flatten")(window)
             outputs = outputs + self.highway_head(flat)
-        outputs = keras.layers.Reshape((horizon, num_targets), name="forecast")(outputs)
-        if delta_indices:
-            last = keras.ops.take(window[:, -1, :], list(delta_indices), axis=-1)
-            outputs = outputs + keras.ops.cast(last[:, None, :], "float32")
+        outputs = forecast_output(outputs, window, horizon, num_targets, delta_indices)
         super().__init__(inputs=window, outputs=outputs, **kwargs)
 
         # === Config ===
@@ -147,14 +138,7 @@ class ConvRNNForecaster(keras.Model):
         self.kernel_size = kernel_size
         self.pool_size = pool_size
         self.conv_dropout_rate = conv_dropout
-        self.cell = cell
-        self.units = units
-        self.num_layers = num_layers
-        self.bidirectional = bidirectional
-        self.merge_mode = merge_mode
-        self.dropout = dropout
-        self.recurrent_dropout = recurrent_dropout
-        self.residual = residual
+        self.rnn = rnn
         self.head_units = head_units
         self.head_dropout_rate = head_dropout
         self.delta_indices = delta_indices
@@ -173,14 +157,7 @@ class ConvRNNForecaster(keras.Model):
             "kernel_size": self.kernel_size,
             "pool_size": self.pool_size,
             "conv_dropout": self.conv_dropout_rate,
-            "cell": self.cell,
-            "units": self.units,
-            "num_layers": self.num_layers,
-            "bidirectional": self.bidirectional,
-            "merge_mode": self.merge_mode,
-            "dropout": self.dropout,
-            "recurrent_dropout": self.recurrent_dropout,
-            "residual": self.residual,
+            "rnn": dict(self.rnn),
             "head_units": self.head_units,
             "head_dropout": self.head_dropout_rate,
             "delta_indices": list(self.delta_indices),
@@ -190,4 +167,4 @@ class ConvRNNForecaster(keras.Model):
 
     @classmethod
     def from_config(cls, config):
-        return cls(**config)
+        return cls(**legacy_stack_config(config))  # checkpoints from before the "rnn" entry

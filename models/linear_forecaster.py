@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import keras
 import numpy as np
 
@@ -32,12 +34,7 @@ class LinearForecaster(keras.Model):
         delta_indices: tuple[int, ...] | list[int] = (),
         **kwargs,
     ):
-        delta_indices = tuple(int(i) for i in delta_indices)
-        if delta_indices and len(delta_indices) != num_targets:
-            raise ValueError(
-                f"delta_indices: one input feature per target needed, got {delta_indices} "
-                f"for {num_targets} target(s)"
-            )
+        delta_indices = checked_delta_indices(delta_indices, num_targets)
         # === Layers ===
         self.flatten = keras.layers.Flatten(name="flatten")
         self.head = keras.layers.Dense(horizon * num_targets, dtype="float32", name="head")
@@ -45,10 +42,7 @@ class LinearForecaster(keras.Model):
         # === Functional Model ===
         window = keras.Input(shape=(lookback, num_features), name="window")
         outputs = self.head(self.flatten(window))
-        outputs = keras.layers.Reshape((horizon, num_targets), name="forecast")(outputs)
-        if delta_indices:
-            last = keras.ops.take(window[:, -1, :], list(delta_indices), axis=-1)
-            outputs = outputs + keras.ops.cast(last[:, None, :], "float32")
+        outputs = forecast_output(outputs, window, horizon, num_targets, delta_indices)
         super().__init__(inputs=window, outputs=outputs, **kwargs)
 
         # === Config ===
@@ -90,3 +84,27 @@ class LinearForecaster(keras.Model):
     @classmethod
     def from_config(cls, config):
         return cls(**config)
+
+
+def checked_delta_indices(delta_indices: Sequence[int], num_targets: int) -> tuple[int, ...]:
+    """``delta_indices`` as a tuple: empty, or one input feature index per target."""
+    delta_indices = tuple(int(i) for i in delta_indices)
+    if delta_indices and len(delta_indices) != num_targets:
+        raise ValueError(
+            f"delta_indices: one input feature per target needed, got {delta_indices} "
+            f"for {num_targets} target(s)"
+        )
+    return delta_indices
+
+
+def forecast_output(
+    outputs, window, horizon: int, num_targets: int, delta_indices: tuple[int, ...]
+):
+    """Flat outputs ``[batch, horizon * targets]`` as the forecast ``[batch, horizon, targets]``;
+    with ``delta_indices`` each target's last observed value in ``window`` is added (the
+    outputs are changes from it)."""
+    outputs = keras.layers.Reshape((horizon, num_targets), name="forecast")(outputs)
+    if delta_indices:
+        last = keras.ops.take(window[:, -1, :], list(delta_indices), axis=-1)
+        outputs = outputs + keras.ops.cast(last[:, None, :], "float32")
+    return outputs

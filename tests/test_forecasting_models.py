@@ -4,8 +4,15 @@ import keras
 import numpy as np
 import pytest
 
-from models.conv_rnn_forecaster import ConvRNNForecaster
+from models.conv_rnn_forecaster import STACK_DEFAULTS, ConvRNNForecaster
 from models.linear_forecaster import LinearForecaster
+
+UNITS_4 = {"units": 4}
+
+
+def _forecaster(**settings) -> ConvRNNForecaster:
+    """A forecaster of 8-step windows of 5 features, a 4-unit GRU; ``settings`` override."""
+    return ConvRNNForecaster(**{"lookback": 8, "num_features": 5, "rnn": UNITS_4, **settings})
 
 
 def _windows(batch=3, lookback=8, features=5, seed=0):
@@ -17,15 +24,12 @@ def _windows(batch=3, lookback=8, features=5, seed=0):
     [((6, 4), "gru"), ((), "gru"), ((), "lstm"), ((4,), "ln_gru"), ((4,), "ln_lstm")],
 )
 def test_shapes_for_conv_and_recurrent_variants(conv_filters, cell):
-    model = ConvRNNForecaster(
-        lookback=8,
-        num_features=5,
+    model = _forecaster(
         horizon=3,
         num_targets=2,
         conv_filters=conv_filters,
         kernel_size=3,
-        cell=cell,
-        units=4,
+        rnn={"cell": cell, **UNITS_4},
     )
     assert model(_windows()).shape == (3, 3, 2)
     # Two pooling blocks of 2 shorten 8 steps to 2 before the recurrent stack.
@@ -34,7 +38,7 @@ def test_shapes_for_conv_and_recurrent_variants(conv_filters, cell):
 
 
 def test_lookback_none_accepts_any_length():
-    model = ConvRNNForecaster(lookback=None, num_features=5, conv_filters=(4,), units=4)
+    model = _forecaster(lookback=None, conv_filters=(4,))
     assert model(_windows(lookback=7)).shape == (3, 1, 1)
     assert model(_windows(lookback=12)).shape == (3, 1, 1)
     with pytest.raises(ValueError, match="highway: needs a fixed lookback"):
@@ -49,9 +53,7 @@ def _zero_head(model, names=("head",)):
 
 def test_delta_forecast_starts_from_the_last_observed_values():
     x = _windows()
-    model = ConvRNNForecaster(
-        lookback=8, num_features=5, horizon=2, num_targets=2, units=4, delta_indices=(3, 1)
-    )
+    model = _forecaster(horizon=2, num_targets=2, delta_indices=(3, 1))
     _zero_head(model)
     out = keras.ops.convert_to_numpy(model(x))
     expected = np.repeat(x[:, -1, [3, 1]][:, None, :], 2, axis=1)
@@ -62,7 +64,7 @@ def test_delta_forecast_starts_from_the_last_observed_values():
 
 def test_highway_adds_a_linear_map_of_the_window():
     x = _windows()
-    model = ConvRNNForecaster(lookback=8, num_features=5, units=4, highway=True)
+    model = _forecaster(highway=True)
     _zero_head(model)
     highway = model.get_layer("highway")
     kernel = np.random.default_rng(1).normal(size=(40, 1)).astype("float32")
@@ -73,18 +75,13 @@ def test_highway_adds_a_linear_map_of_the_window():
 
 @pytest.mark.parametrize("highway", [False, True])
 def test_conv_rnn_round_trip(tmp_path, highway):
-    model = ConvRNNForecaster(
-        lookback=8,
-        num_features=5,
+    model = _forecaster(
         horizon=2,
         num_targets=1,
         conv_filters=(4, 4),
         kernel_size=3,
         conv_dropout=0.1,
-        cell="lstm",
-        units=4,
-        num_layers=2,
-        dropout=0.1,
+        rnn={"cell": "lstm", "units": 4, "num_layers": 2, "dropout": 0.1},
         head_units=6,
         head_dropout=0.2,
         delta_indices=(2,),
@@ -98,6 +95,23 @@ def test_conv_rnn_round_trip(tmp_path, highway):
     assert isinstance(loaded, ConvRNNForecaster) and loaded.get_config() == config
     x = _windows()
     np.testing.assert_allclose(loaded.predict_on_batch(x), model.predict_on_batch(x), atol=1e-6)
+
+
+def test_stack_settings_are_one_rnn_entry_and_old_flat_configs_load():
+    model = _forecaster(conv_filters=(4,))
+    config = model.get_config()
+    assert config["rnn"] == {**STACK_DEFAULTS, "units": 4}
+    assert STACK_DEFAULTS["cell"] == "gru" and not STACK_DEFAULTS["bidirectional"]
+    assert not set(config) & {"cell", "units", "num_layers", "bidirectional", "residual"}
+    # A checkpoint config from before the "rnn" entry: the stack settings at the top level.
+    flat = {key: value for key, value in config.items() if key != "rnn"}
+    flat.update(config["rnn"], cell="lstm", num_layers=2)
+    old = ConvRNNForecaster.from_config(flat)
+    assert old.get_config()["rnn"] == {**config["rnn"], "cell": "lstm", "num_layers": 2}
+    assert [layer.name for layer in old.get_layer("encoder").rnn_layers] == ["lstm_0", "lstm_1"]
+    assert old(_windows()).shape == (3, 1, 1)
+    with pytest.raises(ValueError, match=r"rnn: unknown stack setting\(s\) \['unit'\]"):
+        ConvRNNForecaster(lookback=8, num_features=5, rnn={"unit": 4})
 
 
 def _design(x):

@@ -3,6 +3,7 @@
 import argparse
 import gzip
 import json
+import math
 import os
 import re
 import time
@@ -13,19 +14,15 @@ import numpy as np
 import pandas as pd
 import pytest
 import tensorflow as tf
-from cli_helpers import run_cli, saved_model_cli_run
+from cli_helpers import run_cli, saved_model_cli_run, train_evaluate_export
 
+from data.forecast_series import load_series_for, windows_dataset
 from data.sources import DataUnavailableError
 from data.time_features import time_feature_names, time_features
-from data.timeseries_csv import naive_baselines, normalize
+from data.timeseries_windows import WindowSpec, naive_baselines, normalize
 from data.url_download import cached_download
-from pipelines.forecasting.task import (
-    ForecastingInfo,
-    fit_linear_baseline,
-    load_table,
-    split_forecasts,
-    windows_dataset,
-)
+from pipelines.forecasting.baselines import fit_linear_baseline
+from pipelines.forecasting.forecasts import SplitForecasts, split_forecasts
 from pipelines.registry import get_task
 from pipelines.spine import runner
 from pipelines.spine.config import ConfigError, load_config
@@ -43,13 +40,8 @@ def _sample_lines() -> list[str]:
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """One tiny training run shared by the tests below (train, evaluate, export)."""
-    task = get_task("forecasting")
     run_dir = tmp_path_factory.mktemp("runs") / "forecasting" / "tiny"
-    cfg = load_config(task.config_class, TINY)
-    runner.train(task, cfg, run_dir)
-    metrics = runner.evaluate(task, run_dir, "test")
-    exported = runner.export(task, run_dir)
-    return task, run_dir, metrics, exported
+    return train_evaluate_export("forecasting", TINY, run_dir)
 
 
 # --- data --------------------------------------------------------------------------------------
@@ -70,33 +62,11 @@ def test_time_features_by_hand():
         time_features(times, ["week"])
 
 
-def _info(n_features, targets, lookback, rate, delay, horizon, split_rows) -> ForecastingInfo:
-    return ForecastingInfo(
-        feature_names=[f"f{i}" for i in range(n_features)],
-        target_names=[f"f{i}" for i in targets],
-        target_indices=list(targets),
-        mean=[0.0] * n_features,
-        std=[1.0] * n_features,
-        lookback=lookback,
-        sampling_rate=rate,
-        delay=delay,
-        horizon=horizon,
-        frequency="h",
-        source="test",
-        rows=split_rows["test"][1],
-        first_time="",
-        last_time="",
-        split_rows=split_rows,
-        windows={},
-        load_report={},
-    )
-
-
 def test_windows_dataset_alignment_by_hand():
     # Row t holds (100 t, 100 t + 1): every value names its row.
     values = np.stack([np.arange(40) * 100.0, np.arange(40) * 100.0 + 1], axis=1).astype("f4")
-    info = _info(2, [1], lookback=3, rate=2, delay=4, horizon=2, split_rows={"test": [10, 30]})
-    x, y = next(iter(windows_dataset(values, info, slice(10, 30), batch_size=100)))
+    window = WindowSpec(lookback=3, sampling_rate=2, delay=4, horizon=2)
+    x, y = next(iter(windows_dataset(values, [1], window, slice(10, 30), batch_size=100)))
     x, y = x.numpy(), y.numpy()
     # Window i reads rows i, i+2, i+4 (last = i+4); targets rows i+8 and i+9 of column 1.
     # Inside rows [10, 30) the last target row i + 9 <= 29, so i runs 10..20.
@@ -113,13 +83,27 @@ def test_windows_dataset_alignment_by_hand():
 
 def test_shuffled_training_windows_are_the_same_set():
     values = np.arange(60, dtype="f4")[:, None]
-    info = _info(1, [0], lookback=4, rate=1, delay=2, horizon=1, split_rows={"test": [0, 60]})
-    plain = np.concatenate([x[:, 0, 0] for x, _ in windows_dataset(values, info, slice(0, 60), 8)])
+    window = WindowSpec(lookback=4, sampling_rate=1, delay=2, horizon=1)
+    plain = np.concatenate(
+        [x[:, 0, 0] for x, _ in windows_dataset(values, [0], window, slice(0, 60), 8)]
+    )
     shuffled = np.concatenate(
-        [x[:, 0, 0] for x, _ in windows_dataset(values, info, slice(0, 60), 8, shuffle_seed=3)]
+        [
+            x[:, 0, 0]
+            for x, _ in windows_dataset(values, [0], window, slice(0, 60), 8, shuffle_seed=3)
+        ]
     )
     assert not np.array_equal(plain, shuffled)
     np.testing.assert_array_equal(np.sort(shuffled), plain)
+
+
+def test_train_batches_is_one_pass_over_the_training_windows():
+    task = get_task("forecasting")
+    cfg = load_config(task.config_class, TINY)
+    prepared = task.prepare(cfg)
+    assert prepared.train_examples == 4366
+    assert prepared.train_batches == math.ceil(4366 / cfg.train.batch_size) == 273
+    assert sum(1 for _ in prepared.train) == prepared.train_batches
 
 
 def test_config_errors_name_the_key(tmp_path):
@@ -238,6 +222,25 @@ def test_metrics_side_by_side_on_the_same_windows(trained):
     )
 
 
+def test_reports_come_from_the_evaluation_alone(trained, tmp_path, monkeypatch):
+    task, run_dir, _, _ = trained
+    cfg, info = runner.load_run(task, run_dir)
+    model = runner.load_best_model(run_dir)
+    evaluation = task.evaluate(model, cfg, info, "test")
+    assert isinstance(evaluation.details, SplitForecasts)
+    assert evaluation.metrics["examples"] == len(evaluation.details.actual) == 2176
+
+    def again(*args, **kwargs):
+        raise AssertionError("write_reports read, predicted or fitted again")
+
+    monkeypatch.setattr("data.forecast_series.load_series", again)
+    monkeypatch.setattr("pipelines.forecasting.forecasts.fit_linear_baseline", again)
+    monkeypatch.setattr(model, "predict", again)
+    (tmp_path / "history.csv").write_bytes((run_dir / "history.csv").read_bytes())
+    paths = task.write_reports(model, cfg, info, evaluation, "test", tmp_path)
+    assert [p.name for p in paths] == ["forecast_test.png", "training_curves.png"]
+
+
 def test_export_serves_raw_windows(trained):
     task, run_dir, _, exported = trained
     _, info = runner.load_run(task, run_dir)
@@ -333,8 +336,10 @@ def test_ridge_highway_starts_at_the_linear_baseline(trained):
     cfg = load_config(task.config_class, TINY, ["model.highway=ridge_frozen"])
     model = task.build_model(cfg, info)
     assert not model.get_layer("highway").trainable and model.get_layer("head").trainable
-    table = load_table(cfg.data)
+    table = load_series_for(cfg.data)
     norm = normalize(table.values, np.array(info.mean, "f4"), np.array(info.std, "f4"))
     linear = fit_linear_baseline(norm, info, cfg.model)
-    x, _ = next(iter(windows_dataset(norm, info, slice(*info.split_rows["test"]), 32)))
+    test_rows = slice(*info.split_rows["test"])
+    windows = windows_dataset(norm, info.target_indices, WindowSpec.of(info), test_rows, 32)
+    x, _ = next(iter(windows))
     np.testing.assert_allclose(model(x), linear(x), rtol=1e-4, atol=1e-4)

@@ -1,4 +1,4 @@
-"""Tests for the CSV time-series reader/preparer, window alignment and naive baselines."""
+"""Tests for the CSV time-series reader, splits, window alignment and naive baselines."""
 
 from __future__ import annotations
 
@@ -13,12 +13,11 @@ import pytest
 # The repo is not installed as a package; make ``data`` importable from any rootdir setup.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from data.timeseries_csv import (
-    CsvSeriesSpec,
-    DataFormatError,
+from data.timeseries_csv import CsvSeriesSpec, DataFormatError, load_series
+from data.timeseries_windows import (
+    WindowSpec,
     chronological_split,
     fit_stats,
-    load_series,
     mae,
     naive_baselines,
     normalize,
@@ -78,16 +77,17 @@ def _jena_csv(tmp_path: Path) -> tuple[str, dict[str, list[float]]]:
     return _write(tmp_path / "jena_climate_2009_2016.csv", lines), rows
 
 
+def _jena_table(path: str, **columns):
+    """The Jena CSV at ``path`` read with its time column, target ``T (degC)``."""
+    spec = CsvSeriesSpec(
+        path, time_column="Date Time", time_format=JENA_FORMAT, targets=("T (degC)",), **columns
+    )
+    return load_series(spec)
+
+
 def test_jena_layout_parsed_sorted_and_selected(tmp_path):
     path, rows = _jena_csv(tmp_path)
-    spec = CsvSeriesSpec(
-        path,
-        time_column="Date Time",
-        time_format=JENA_FORMAT,
-        features=("p (mbar)", "T (degC)"),
-        targets=("T (degC)",),
-    )
-    table = load_series(spec)
+    table = _jena_table(path, features=("p (mbar)", "T (degC)"))
     expected_times = [
         "2009-01-01T00:10",
         "2009-01-01T00:20",
@@ -109,24 +109,14 @@ def test_jena_layout_parsed_sorted_and_selected(tmp_path):
 
 def test_jena_layout_all_numeric_columns_by_default(tmp_path):
     path, _ = _jena_csv(tmp_path)
-    spec = CsvSeriesSpec(
-        path, time_column="Date Time", time_format=JENA_FORMAT, targets=("T (degC)",)
-    )
-    table = load_series(spec)
+    table = _jena_table(path)
     assert table.feature_names == tuple(JENA_COLUMNS)
     assert table.target_indices == (1,)
 
 
 def test_target_not_in_features_is_appended(tmp_path):
     path, _ = _jena_csv(tmp_path)
-    spec = CsvSeriesSpec(
-        path,
-        time_column="Date Time",
-        time_format=JENA_FORMAT,
-        features=("p (mbar)", "rh (%)"),
-        targets=("T (degC)",),
-    )
-    table = load_series(spec)
+    table = _jena_table(path, features=("p (mbar)", "rh (%)"))
     assert table.feature_names == ("p (mbar)", "rh (%)", "T (degC)")
     assert table.target_indices == (2,)
 
@@ -426,6 +416,16 @@ def test_window_rows_definition():
     assert len(window_rows(5, lookback=3, delay=3)[0]) == 0
     with pytest.raises(ValueError, match="delay"):
         window_rows(10, lookback=3, delay=0)
+
+
+def test_window_spec_span_and_counts():
+    window = WindowSpec(lookback=3, sampling_rate=2, delay=2, horizon=2)
+    assert window.span == 5  # rows i .. i + 4
+    assert window.rows_needed == 8  # inputs, then targets at rows last + 2 and last + 3
+    # Every horizon step inside the rows: first rows 0, 1, 2 of 10 (last target row i + 7).
+    assert window.count(10, slice(0, 10)) == 3
+    assert window.count(10, slice(4, 10)) == 0
+    assert WindowSpec.of(window) == window
 
 
 def test_persistence_and_seasonal_naive_by_hand():

@@ -1,0 +1,1 @@
+"""Forecasting: multivariate CSV time series → Conv1D + GRU forecasts, scored against baselines."""

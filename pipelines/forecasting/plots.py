@@ -5,8 +5,13 @@ from __future__ import annotations
 import csv
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from pipelines.forecasting.config import ForecastingInfo
+    from pipelines.forecasting.forecasts import SplitForecasts
 
 
 def _pyplot():
@@ -41,6 +46,35 @@ def plot_forecast(
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+def report_plots(
+    run_dir: Path, split: str, result: SplitForecasts, info: ForecastingInfo, windows: int
+) -> list[Path]:
+    """``forecast_<split>.png`` and, once training wrote ``history.csv``,
+    ``training_curves.png`` in ``run_dir``."""
+    forecast = plot_split_forecasts(run_dir / f"forecast_{split}.png", result, info, split, windows)
+    curves = plot_training_curves(run_dir / "training_curves.png", run_dir / "history.csv")
+    return [forecast] + ([curves] if curves else [])
+
+
+def plot_split_forecasts(
+    path: Path, result: SplitForecasts, info: ForecastingInfo, split: str, windows: int
+) -> Path:
+    """The first ``windows`` windows of a split: actual vs the model, persistence and linear
+    forecasts (first target, first horizon step)."""
+    count = min(windows, len(result.actual))
+    target = info.target_names[0]
+    chosen = {k: v[:count, 0, 0] for k, v in result.forecasts.items() if k != "seasonal"}
+    return plot_forecast(
+        path,
+        result.target_times[:count, 0],
+        result.actual[:count, 0, 0],
+        chosen,
+        title=f"{target}: forecast {info.delay} rows ahead vs actual ({split} split, "
+        f"first {count} windows)",
+        ylabel=target,
+    )
 
 
 def plot_training_curves(path: Path, history_csv: Path) -> Path | None:

@@ -1,0 +1,141 @@
+"""What an exported forecaster serves, and ``predict`` on recent CSV rows.
+
+The SavedModel takes raw windows ``[batch, lookback, features]`` in the CSV's units (columns in
+``info.feature_names`` order); the train statistics are constants in its graph.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+
+from data.forecast_series import read_recent_rows
+from data.timeseries_csv import SeriesTable
+from data.timeseries_windows import WindowSpec
+from pipelines.forecasting.config import ForecastingData, ForecastingInfo
+
+PREDICT_BATCH = 256  # windows per serving call in predict
+
+
+def serving_function(model: keras.Model, info: ForecastingInfo) -> Callable[..., dict]:
+    """Raw windows [batch, lookback, features] → {"forecast": [batch, horizon, targets]}
+    in the CSV's units; the train statistics are constants in the graph."""
+    mean = tf.constant(info.mean, tf.float32)
+    std = tf.constant(info.std, tf.float32)
+    target_mean = tf.gather(mean, info.target_indices)
+    target_std = tf.gather(std, info.target_indices)
+    shape = [None, info.lookback, len(info.feature_names)]
+
+    @tf.function(input_signature=[tf.TensorSpec(shape, tf.float32, name="window")])
+    def serve(window):
+        normalised = (window - mean) / std
+        forecast = tf.cast(model(normalised, training=False), tf.float32)
+        return {"forecast": forecast * target_std + target_mean}
+
+    return serve
+
+
+def write_saved_model(
+    model: keras.Model, info: ForecastingInfo, table: SeriesTable, path: Path
+) -> dict[str, tf.Tensor]:
+    """The SavedModel at ``path``, ``serving_function`` as ``serving_default``; returns its
+    example call: the window ending at the last row of ``table``."""
+    serve = serving_function(model, info)
+    latest = table.values[len(table) - WindowSpec.of(info).span :: info.sampling_rate]
+    example = {"window": tf.constant(latest[None], tf.float32)}
+    serve(**example)  # traces the graph before it is written
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint("serving_default", serve)
+    archive.write_out(str(path), verbose=False)
+    return example
+
+
+def recent_rows(
+    data: ForecastingData, info: ForecastingInfo, inputs: Iterable[str] | None, path: str | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(times, values in the training column order) of the CSV rows given to ``predict``:
+    the file ``path`` (``--input``), else the lines ``inputs``, else standard input. The rows
+    are read with the run's columns and its time step (``info.frequency``)."""
+    if path is not None:
+        table = read_recent_rows(data, Path(path), info.frequency, display=path)
+        return align_features(table, info, path)
+    text = "".join(inputs if inputs is not None else sys.stdin)
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / "stdin.csv"
+        copy.write_text(text, encoding="utf-8")
+        table = read_recent_rows(data, copy, info.frequency, display="<stdin>")
+    return align_features(table, info, "<stdin>")
+
+
+def align_features(
+    table: SeriesTable, info: ForecastingInfo, display: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """(times, values in ``info.feature_names`` order) of a CSV read for prediction.
+
+    One-hot columns of categories absent from these rows are zeros; a category never seen in
+    training is an error (the model has no input for it).
+    """
+    known = set(info.feature_names)
+    unseen = [name for name in table.feature_names if name not in known]
+    if unseen:
+        raise ValueError(f"{display}: {', '.join(unseen)} not seen in training data")
+    columns = []
+    for name in info.feature_names:
+        if name in table.feature_names:
+            columns.append(table.values[:, table.feature_names.index(name)])
+        elif "=" in name:
+            columns.append(np.zeros(len(table), dtype=np.float32))
+        else:
+            raise ValueError(f"{display}: column '{name}' not found")
+    return table.times, np.stack(columns, axis=1).astype(np.float32)
+
+
+def forecast_records(
+    serve: Callable[..., dict],
+    info: ForecastingInfo,
+    times: np.ndarray,
+    values: np.ndarray,
+    all_windows: bool,
+) -> Iterator[dict[str, Any]]:
+    """One record per forecast step of the newest window (or of every complete window):
+    origin, steps ahead, the forecast time when the frequency is known, one value per target."""
+    span = WindowSpec.of(info).span
+    if len(values) < span:
+        raise ValueError(
+            f"predict: need at least {span} rows (lookback {info.lookback} x sampling "
+            f"rate {info.sampling_rate}), got {len(values)}"
+        )
+    ends = range(span - 1, len(values)) if all_windows else [len(values) - 1]
+    step = pd.tseries.frequencies.to_offset(info.frequency) if info.frequency else None
+    batch: list[int] = []
+    for end in ends:
+        batch.append(end)
+        if len(batch) == PREDICT_BATCH or end == ends[-1]:
+            windows = np.stack([values[e - span + 1 : e + 1 : info.sampling_rate] for e in batch])
+            forecast = serve(tf.constant(windows, tf.float32))["forecast"].numpy()
+            for e, rows in zip(batch, forecast, strict=True):
+                yield from _records(pd.Timestamp(times[e]), rows, info, step)
+            batch = []
+
+
+def _records(
+    origin: pd.Timestamp, rows: np.ndarray, info: ForecastingInfo, step: pd.DateOffset | None
+) -> Iterator[dict[str, Any]]:
+    for j, row in enumerate(rows):
+        ahead = info.delay + j
+        record: dict[str, Any] = {"origin": origin.isoformat(), "steps_ahead": ahead}
+        if step is not None:
+            record["time"] = (origin + ahead * step).isoformat()
+        record.update(
+            {name: round(float(v), 4) for name, v in zip(info.target_names, row, strict=True)}
+        )
+        yield record
