@@ -8,7 +8,8 @@ IOB1, IOB2 or BIOES and returned in IOB2, the one scheme used inside the pipelin
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
@@ -42,7 +43,8 @@ class ConllFormat:
 
 @dataclass
 class TaggedSentences:
-    """Sentences of tokens with IOB2 tags, the document each came from, and what was skipped."""
+    """Sentences of tokens with one tag per token (IOB2 from :func:`read_conll`; any tag
+    strings from other readers, e.g. UPOS), the document each came from, and what was skipped."""
 
     tokens: list[list[str]]
     tags: list[list[str]]
@@ -53,14 +55,19 @@ class TaggedSentences:
     def __len__(self) -> int:
         return len(self.tokens)
 
-    def subset(self, indices: np.ndarray) -> TaggedSentences:
-        return TaggedSentences(
-            [self.tokens[i] for i in indices],
-            [self.tags[i] for i in indices],
-            self.documents[indices],
-            self.skipped_lines,
-            self.skipped_examples,
+    def subset(self, indices: Sequence[int] | np.ndarray) -> TaggedSentences:
+        """The sentences at ``indices``, in that order (what was skipped is kept as read)."""
+        indices = np.asarray(indices, dtype=np.int64)
+        return replace(
+            self,
+            tokens=[self.tokens[i] for i in indices],
+            tags=[self.tags[i] for i in indices],
+            documents=self.documents[indices],
         )
+
+    def head(self, limit: int | None) -> TaggedSentences:
+        """The first ``limit`` sentences (all of them when ``limit`` is None)."""
+        return self if limit is None else self.subset(np.arange(min(len(self), limit)))
 
 
 def _fields(line: str, separator: Separator) -> list[str]:

@@ -10,12 +10,16 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TypeVar
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from data.dataset_options import without_autotune
+from data.bucketing import Batches, batch_by_length
+
+T = TypeVar("T")
 
 FEATURES = ("word_ids", "casing_ids", "char_ids")
 
@@ -175,10 +179,16 @@ def ragged_rows(rows: Sequence[Sequence], dtype: tf.DType) -> tf.RaggedTensor:
     return tf.RaggedTensor.from_row_lengths(values, [len(row) for row in rows])
 
 
-_BUCKET_BOUNDARIES = (6, 10, 14, 18, 22, 26, 30, 36, 44, 56, 72)
+# Shapes of one example's features, padded per batch.
+_PADDED_SHAPES = {
+    "word_ids": [None],
+    "casing_ids": [None],
+    "char_ids": [None, None],
+    "tags": [None],
+}
 
 
-def tagging_dataset(
+def tagging_batches(
     tokens: Sequence[Sequence[str]],
     tag_ids: Sequence[Sequence[int]],
     encoder: TokenEncoder,
@@ -186,15 +196,16 @@ def tagging_dataset(
     batch_size: int,
     shuffle_seed: int | None,
     bucket_by_length: bool,
-) -> tf.data.Dataset:
-    """``(features, tags)`` batches; ``features`` also holds ``tags`` (the CRF's gold input).
+) -> Batches:
+    """``(features, tags)`` batches and their exact count; ``features`` also holds ``tags``
+    (the CRF's gold input).
 
     Features are computed once and cached; with ``bucket_by_length`` each batch holds
-    sentences of similar length, so the recurrent layers and the CRF run over little padding.
+    sentences of similar length (``data.bucketing``), so the recurrent layers and the CRF run
+    over little padding.
     """
     if not tokens:
         raise ValueError("no sentences to batch")
-    lengths = [len(s) for s in tokens]
     features = encoder.encode(ragged_rows(tokens, tf.string))
     features["tags"] = ragged_rows(tag_ids, tf.int32)
 
@@ -206,32 +217,52 @@ def tagging_dataset(
     ds = tf.data.Dataset.from_tensor_slices(features).map(densify).cache()
     if shuffle_seed is not None:
         ds = ds.shuffle(len(tokens), seed=shuffle_seed, reshuffle_each_iteration=True)
-    shapes = {"word_ids": [None], "casing_ids": [None], "char_ids": [None, None], "tags": [None]}
-    if bucket_by_length:
-        ds = ds.bucket_by_sequence_length(
-            element_length_func=lambda example: tf.shape(example["word_ids"])[0],
-            bucket_boundaries=list(_BUCKET_BOUNDARIES),
-            bucket_batch_sizes=[batch_size] * (len(_BUCKET_BOUNDARIES) + 1),
-            padded_shapes=shapes,
-        )
-    else:
-        ds = ds.padded_batch(batch_size, padded_shapes=shapes)
-    # Declared, so Keras knows the epoch length (bucketing hides it from tf.data).
-    ds = ds.apply(
-        tf.data.experimental.assert_cardinality(
-            count_batches(lengths, batch_size, bucket_by_length)
-        )
+    return batch_by_length(
+        ds,
+        [len(s) for s in tokens],
+        batch_size=batch_size,
+        length_of=lambda example: tf.shape(example["word_ids"])[0],
+        padded_shapes=_PADDED_SHAPES,
+        bucket_by_length=bucket_by_length,
+        map_batch=lambda example: (example, example["tags"]),
     )
-    ds = ds.map(lambda example: (example, example["tags"]))
-    return without_autotune(ds.prefetch(2))
 
 
-def count_batches(lengths: Sequence[int], batch_size: int, bucket_by_length: bool) -> int:
-    """Batches :func:`tagging_dataset` yields: each length bucket ends with a partial batch."""
-    if not bucket_by_length:
-        return -(-len(lengths) // batch_size)
-    buckets = np.bincount(np.searchsorted(_BUCKET_BOUNDARIES, lengths, side="right"))
-    return int(sum(-(-int(n) // batch_size) for n in buckets))
+@dataclass(frozen=True)
+class OrderedBatches:
+    """Batches of sentences sorted by length (little padding, always the same order) and
+    that order: the ``i``-th sentence of the batches is sentence ``order[i]``."""
+
+    batches: Batches
+    order: np.ndarray
+
+    def restore(self, rows: Sequence[T]) -> list[T]:
+        """Per-sentence results in batch order → in the sentences' own order."""
+        result: list[T] = list(rows)
+        for position, index in enumerate(self.order):
+            result[index] = rows[position]
+        return result
+
+
+def ordered_batches(
+    tokens: Sequence[Sequence[str]],
+    tag_ids: Sequence[Sequence[int]],
+    encoder: TokenEncoder,
+    *,
+    batch_size: int,
+) -> OrderedBatches:
+    """Unshuffled, unbucketed batches, shortest sentences first (for validation and
+    evaluation), and the order to put their predictions back in."""
+    order = np.argsort([len(s) for s in tokens], kind="stable")
+    batches = tagging_batches(
+        [tokens[i] for i in order],
+        [tag_ids[i] for i in order],
+        encoder,
+        batch_size=batch_size,
+        shuffle_seed=None,
+        bucket_by_length=False,
+    )
+    return OrderedBatches(batches, order)
 
 
 def tag_strings(ids: np.ndarray, lengths: np.ndarray, tags: Sequence[str]) -> list[list[str]]:

@@ -1,4 +1,4 @@
-"""NER model layers: char features, softmax tag output, the tagger; masks and round trips."""
+"""Tagger model layers: char features, softmax tag output, the tagger; masks and round trips."""
 
 import keras
 import numpy as np
@@ -6,7 +6,7 @@ import pytest
 from keras import ops
 
 from models.char_features import CharFeatures
-from models.ner_tagger import FEATURE_INPUTS, NERTagger
+from models.sequence_tagger import FEATURE_INPUTS, SequenceTagger
 from models.tag_softmax import TagSoftmax
 
 
@@ -74,7 +74,7 @@ def test_tag_softmax_loss_and_decoding_by_hand():
 
 def _tagger(output="crf", char_encoder="cnn", casing=4, seed=0):
     keras.utils.set_random_seed(seed)
-    return NERTagger(
+    return SequenceTagger(
         word_vocabulary_size=30,
         char_vocabulary_size=12,
         casing_vocabulary_size=8,
@@ -84,7 +84,7 @@ def _tagger(output="crf", char_encoder="cnn", casing=4, seed=0):
         char_encoder=char_encoder,
         char_embedding_dim=4,
         char_units=6,
-        units=8,
+        rnn={"units": 8},
         output=output,
         feature_dropout=0.0,
         output_dropout=0.0,
@@ -136,7 +136,7 @@ def test_tagger_keras_round_trip(tmp_path):
     path = tmp_path / "tagger.keras"
     model.save(path)
     loaded = keras.saving.load_model(path)
-    assert isinstance(loaded, NERTagger) and loaded.get_config() == model.get_config()
+    assert isinstance(loaded, SequenceTagger) and loaded.get_config() == model.get_config()
     features = {k: x[k] for k in FEATURE_INPUTS}
     np.testing.assert_array_equal(
         ops.convert_to_numpy(loaded.tagging_model()(features)),
@@ -168,3 +168,42 @@ def test_tagger_rejects_unknown_options():
         _tagger(output="mlp")
     with pytest.raises(ValueError, match="char_encoder must be cnn, lstm or none"):
         _tagger(char_encoder="gru")
+
+
+def test_tagger_config_holds_the_stack_as_one_entry():
+    config = _tagger().get_config()
+    assert config["rnn"] == {
+        "cell": "lstm",
+        "units": 8,
+        "num_layers": 1,
+        "bidirectional": True,
+        "merge_mode": "concat",
+        "dropout": 0.0,
+        "recurrent_dropout": 0.0,
+        "residual": False,
+    }
+    assert not {"cell", "units", "num_layers"} & set(config)
+    with pytest.raises(ValueError, match=r"rnn: unknown stack setting\(s\) \['layers'\]"):
+        SequenceTagger(30, 12, 8, 5, rnn={"layers": 2})
+
+
+def test_checkpoint_config_of_the_old_ner_tagger_still_loads():
+    # Saved before the tagger served POS: class NERTagger, the stack's settings flat.
+    model = _tagger("crf", "lstm")
+    flat = {k: v for k, v in model.get_config().items() if k != "rnn"}
+    flat.update(model.get_config()["rnn"])
+    loaded = keras.saving.deserialize_keras_object(
+        {
+            "module": "models.ner_tagger",
+            "class_name": "NERTagger",
+            "registered_name": "rnn_pipelines>NERTagger",
+            "config": flat,
+        }
+    )
+    assert isinstance(loaded, SequenceTagger) and loaded.get_config() == model.get_config()
+    loaded.set_weights(model.get_weights())  # the same layers, in the same order
+    features = {k: v for k, v in _batch(1).items() if k in FEATURE_INPUTS}
+    np.testing.assert_array_equal(
+        ops.convert_to_numpy(loaded.tagging_model()(features)),
+        ops.convert_to_numpy(model.tagging_model()(features)),
+    )

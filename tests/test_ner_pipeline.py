@@ -9,14 +9,18 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
-from cli_helpers import run_cli, saved_model_cli_run
+from cli_helpers import run_cli, saved_model_cli_run, train_evaluate_export
 
 from data.tag_schemes import convert
+from data.tagged_corpus import read_split
 from pipelines.ner.metrics import EntityF1, entity_metrics
-from pipelines.ner.task import SentenceTagger, _predict_batch, load_sentences
+from pipelines.ner.serving import entity_record
 from pipelines.registry import get_task
 from pipelines.spine import runner
 from pipelines.spine.config import load_config
+from pipelines.tagging.metrics import TokenAccuracy, accuracy_metrics, token_accuracy
+from pipelines.tagging.serving import SentenceTagger, predict_records
+from pipelines.tagging.task import TaggingValidation
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ROOT / "configs" / "ner_tiny.yaml"
@@ -26,13 +30,8 @@ WNUT_TYPES = {"corporation", "creative-work", "group", "location", "person", "pr
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """One tiny training run on the WNUT-17 sample, shared by the tests below."""
-    task = get_task("ner")
     run_dir = tmp_path_factory.mktemp("runs") / "ner" / "tiny"
-    cfg = load_config(task.config_class, TINY)
-    runner.train(task, cfg, run_dir)
-    metrics = runner.evaluate(task, run_dir, "test")
-    exported = runner.export(task, run_dir)
-    return task, run_dir, metrics, exported
+    return train_evaluate_export("ner", TINY, run_dir)
 
 
 # ----------------------------------------------------------------------------- metrics
@@ -69,6 +68,37 @@ def test_entity_f1_callback_scores_once_per_epoch_with_validation_weights():
     callback.on_epoch_begin(1)
     callback.on_epoch_end(1, logs)  # no validation pass: scores at epoch end
     assert len(calls) == 2
+
+
+def test_shared_token_accuracy_and_its_callback():
+    # What a tagging task scores by default (POS): token accuracy, logged as val_accuracy.
+    gold, pred = [["NOUN", "VERB"], ["DET"], []], [["NOUN", "NOUN"], ["DET"], []]
+    assert accuracy_metrics(gold, pred) == {"accuracy": pytest.approx(2 / 3), "tokens": 3}
+    assert token_accuracy([[]], [[]]) == 0.0
+    with pytest.raises(ValueError, match="2 gold sentences but 1 predicted"):
+        token_accuracy(gold[:2], pred[:1])
+    callback = TokenAccuracy(lambda model: pred, gold, verbose=False)
+    callback.set_model("model")
+    logs = {}
+    callback.on_epoch_begin(0)
+    callback.on_epoch_end(0, logs)
+    assert logs == {"val_accuracy": pytest.approx(2 / 3)}
+
+
+# ----------------------------------------------------------------------------- prepare
+
+
+def test_prepare_counts_train_batches_exactly_and_keeps_no_state():
+    task = get_task("ner")
+    cfg = load_config(task.config_class, TINY, ["data.max_train_examples=600"])
+    prepared = task.prepare(cfg)
+    # Length buckets each end with a partial batch: more than ceil(600 / 16) = 38.
+    assert prepared.train_batches == sum(1 for _ in prepared.train) > 38
+    assert prepared.train_batches == int(prepared.train.cardinality())
+    extra = prepared.extra
+    assert isinstance(extra, TaggingValidation) and len(extra.gold) == 100
+    assert sorted(extra.batches.order.tolist()) == list(range(100))
+    assert vars(task) == {}  # everything travels in Prepared
 
 
 # ----------------------------------------------------------------------------- tiny run
@@ -130,9 +160,9 @@ def test_evaluation_tags_match_serving(trained):
     task, run_dir, _, exported = trained
     cfg, info = runner.load_run(task, run_dir)
     model = runner.load_best_model(run_dir)
-    sentences = load_sentences(cfg.data, "test").subset(np.arange(40))
-    ds, order = task._ordered_dataset(cfg, info, task.encoder(cfg, info), sentences)
-    predicted = SentenceTagger(model, info).tag_dataset(ds, order)
+    sentences = read_split(cfg.data, task.corpus_format(cfg), "test").subset(np.arange(40))
+    ordered = task.ordered_batches(cfg, info, task.encoder(cfg, info), sentences)
+    predicted = SentenceTagger(model, info.output_tags).tag(ordered)
     tag_tokens = tf.saved_model.load(str(exported["path"])).signatures["tag_tokens"]
     width = max(len(s) for s in sentences.tokens)
     padded = [s + [""] * (width - len(s)) for s in sentences.tokens]
@@ -174,7 +204,7 @@ def test_predict_entities_from_tags():
             "tags": tf.ragged.constant([["B-PER", "I-PER", "O", "B-LOC", "I-LOC"]]),
         }
 
-    (record,) = _predict_batch(tag_text, ["Peter Blackburn in New York"])
+    (record,) = predict_records(tag_text, ["Peter Blackburn in New York"], entity_record)
     assert record["entities"] == [
         {"type": "PER", "start": 0, "end": 2, "text": "Peter Blackburn"},
         {"type": "LOC", "start": 3, "end": 5, "text": "New York"},

@@ -6,16 +6,18 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from data.bucketing import batch_count
 from data.token_features import (
     CASINGS,
     TokenEncoder,
     casing_ids,
     count_vocabulary,
     normalize_words,
+    ordered_batches,
     pad_features,
     ragged_rows,
     tag_strings,
-    tagging_dataset,
+    tagging_batches,
 )
 
 
@@ -73,14 +75,15 @@ def test_pad_features_never_leaves_an_empty_axis():
     assert not np.any(features["char_ids"].numpy())
 
 
-def test_tagging_dataset_batches_features_and_gold_tags():
+def test_tagging_batches_hold_features_and_gold_tags():
     sentences = [["a"] * n for n in (1, 7, 3, 12, 2)]
     tags = [list(range(n)) for n in (1, 7, 3, 12, 2)]
     encoder = TokenEncoder.adapt(sentences)
     for bucket in (False, True):
-        ds = tagging_dataset(
+        batches = tagging_batches(
             sentences, tags, encoder, batch_size=2, shuffle_seed=None, bucket_by_length=bucket
         )
+        ds = batches.dataset
         seen = []
         for features, y in ds:
             assert set(features) == {"word_ids", "casing_ids", "char_ids", "tags"}
@@ -91,11 +94,46 @@ def test_tagging_dataset_batches_features_and_gold_tags():
                 seen.append(int(n))
         assert sorted(seen) == [1, 2, 3, 7, 12]
         # The declared epoch length is the real one (a wrong one fails while iterating).
-        assert int(ds.cardinality()) == sum(1 for _ in ds) == (4 if bucket else 3)
+        # Bucketed: lengths 1, 2, 3, 7 share the first bucket (< 8 tokens), 12 has its own.
+        assert batches.count == int(ds.cardinality()) == sum(1 for _ in ds) == 3
     with pytest.raises(ValueError, match="min_word_count=3: no training word occurs"):
         TokenEncoder.adapt(sentences[:1], min_word_count=3)
     with pytest.raises(ValueError, match="no sentences"):
-        tagging_dataset([], [], encoder, batch_size=2, shuffle_seed=None, bucket_by_length=True)
+        tagging_batches([], [], encoder, batch_size=2, shuffle_seed=None, bucket_by_length=True)
+
+
+def test_bucketed_batch_count_is_one_pass_over_the_shuffled_data():
+    # Each length bucket ends with its own partial batch: more batches than
+    # ceil(sentences / batch_size), whatever order the shuffle puts them in.
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(1, 60, size=300)
+    sentences = [["w"] * n for n in lengths]
+    encoder = TokenEncoder.adapt(sentences)
+    batches = tagging_batches(
+        sentences,
+        [[0] * n for n in lengths],
+        encoder,
+        batch_size=16,
+        shuffle_seed=3,
+        bucket_by_length=True,
+    )
+    assert batches.count == batch_count(lengths, 16, bucketed=True) > -(-300 // 16)
+    for _ in range(2):  # reshuffled each pass, same count
+        assert sum(1 for _ in batches.dataset) == batches.count
+
+
+def test_ordered_batches_sort_by_length_and_restore_the_order():
+    sentences = [["a"] * n for n in (5, 1, 3, 1)]
+    encoder = TokenEncoder.adapt(sentences)
+    ordered = ordered_batches(sentences, [[1] * len(s) for s in sentences], encoder, batch_size=3)
+    assert ordered.order.tolist() == [1, 3, 2, 0]  # stable: equal lengths keep their order
+    lengths = [
+        n
+        for features, _ in ordered.batches.dataset
+        for n in np.count_nonzero(features["word_ids"].numpy(), axis=1).tolist()
+    ]
+    assert lengths == [1, 1, 3, 5] and ordered.batches.count == 2
+    assert ordered.restore(lengths) == [5, 1, 3, 1]
 
 
 def test_tag_strings_cuts_to_lengths():

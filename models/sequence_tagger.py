@@ -1,12 +1,15 @@
-"""Sequence tagger for NER: word + casing + char features → recurrent stack → CRF or softmax."""
+"""Sequence tagger (NER, POS): word + casing + char features → recurrent stack → CRF or softmax."""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
 
 import keras
 
 from models.char_features import CharFeatures
 from models.crf import CRF
-from models.rnn_stack import RNNStack
+from models.rnn_stack import RNNStack, legacy_stack_config, stack_config
 from models.tag_softmax import TagSoftmax
 from models.token_dropout import TokenDropout
 
@@ -14,7 +17,7 @@ FEATURE_INPUTS = ("word_ids", "casing_ids", "char_ids")
 
 
 @keras.saving.register_keras_serializable(package="rnn_pipelines")
-class NERTagger(keras.Model):
+class SequenceTagger(keras.Model):
     """The training model of a BiLSTM-CRF tagger (Lample et al. 2016; Ma & Hovy 2016).
 
     Inputs (a dict, id 0 = padding everywhere; padding on the right):
@@ -34,8 +37,8 @@ class NERTagger(keras.Model):
         char_embedding_dim, char_units, char_kernel_size: the char encoder.
         word_dropout: probability of replacing a word id by OOV (id 1) in training.
         feature_dropout: dropout on the concatenated word features.
-        cell, units, num_layers, bidirectional, merge_mode, dropout, recurrent_dropout,
-            residual: the recurrent stack (see ``RNNStack``).
+        rnn: the recurrent stack's settings (``RNNStack`` keyword arguments; by default one
+            bidirectional LSTM layer of 100 units per direction).
         output_dropout: dropout before the tag scores.
         output: ``"crf"`` or ``"softmax"``.
     """
@@ -54,14 +57,7 @@ class NERTagger(keras.Model):
         char_kernel_size: int = 3,
         word_dropout: float = 0.0,
         feature_dropout: float = 0.5,
-        cell: str = "lstm",
-        units: int = 100,
-        num_layers: int = 1,
-        bidirectional: bool = True,
-        merge_mode: str = "concat",
-        dropout: float = 0.0,
-        recurrent_dropout: float = 0.0,
-        residual: bool = False,
+        rnn: Mapping[str, Any] | None = None,
         output_dropout: float = 0.5,
         output: str = "crf",
         **kwargs,
@@ -70,6 +66,17 @@ class NERTagger(keras.Model):
             raise ValueError(f"output must be 'crf' or 'softmax', got {output!r}")
         if char_encoder not in ("cnn", "lstm", "none"):
             raise ValueError(f"char_encoder must be cnn, lstm or none, got {char_encoder!r}")
+        rnn = stack_config(
+            rnn,
+            cell="lstm",
+            units=100,
+            num_layers=1,
+            bidirectional=True,
+            merge_mode="concat",
+            dropout=0.0,
+            recurrent_dropout=0.0,
+            residual=False,
+        )
         # === Layers ===
         self.word_dropout = TokenDropout(word_dropout, name="word_dropout")
         self.word_embedding = keras.layers.Embedding(
@@ -98,17 +105,7 @@ class NERTagger(keras.Model):
             else None
         )
         self.feature_dropout = keras.layers.Dropout(feature_dropout, name="feature_dropout")
-        self.encoder = RNNStack(
-            cell=cell,
-            units=units,
-            num_layers=num_layers,
-            bidirectional=bidirectional,
-            merge_mode=merge_mode,
-            dropout=dropout,
-            recurrent_dropout=recurrent_dropout,
-            residual=residual,
-            name="encoder",
-        )
+        self.encoder = RNNStack(**rnn, name="encoder")
         self.output_dropout = keras.layers.Dropout(output_dropout, name="output_dropout")
         # float32 scores: the CRF's log-sum-exp is fragile in float16.
         self.scores = keras.layers.Dense(num_tags, dtype="float32", name="tag_scores")
@@ -151,14 +148,7 @@ class NERTagger(keras.Model):
         self.char_kernel_size = char_kernel_size
         self.word_dropout_rate = word_dropout
         self.feature_dropout_rate = feature_dropout
-        self.cell = cell
-        self.units = units
-        self.num_layers = num_layers
-        self.bidirectional = bidirectional
-        self.merge_mode = merge_mode
-        self.dropout = dropout
-        self.recurrent_dropout = recurrent_dropout
-        self.residual = residual
+        self.rnn = rnn
         self.output_dropout_rate = output_dropout
         self.output_type = output
 
@@ -187,18 +177,16 @@ class NERTagger(keras.Model):
             "char_kernel_size": self.char_kernel_size,
             "word_dropout": self.word_dropout_rate,
             "feature_dropout": self.feature_dropout_rate,
-            "cell": self.cell,
-            "units": self.units,
-            "num_layers": self.num_layers,
-            "bidirectional": self.bidirectional,
-            "merge_mode": self.merge_mode,
-            "dropout": self.dropout,
-            "recurrent_dropout": self.recurrent_dropout,
-            "residual": self.residual,
+            "rnn": dict(self.rnn),
             "output_dropout": self.output_dropout_rate,
             "output": self.output_type,
         }
 
     @classmethod
     def from_config(cls, config):
-        return cls(**config)
+        return cls(**legacy_stack_config(config))
+
+
+# Checkpoints saved before POS shared this model name it NERTagger (its stack settings flat:
+# ``legacy_stack_config``); they load as a SequenceTagger. Lookup only: new saves use the new name.
+keras.saving.get_custom_objects()["rnn_pipelines>NERTagger"] = SequenceTagger

@@ -1,0 +1,154 @@
+"""A tagger's graphs: tagging feature batches (validation, evaluation) and raw strings (export,
+``predict``), with the token encoder inside the graph so both paths tag alike.
+
+Export signatures: ``serving_default(sentences)``: sentences of space-separated tokens →
+``tags`` (space-joined output tags per sentence) and ``num_tokens``; ``tag_tokens(tokens)``:
+pre-tokenised sentences padded with ``""`` (batch, words) → ``tags`` (batch, words), ``""``
+on padding (trailing ``""``; an inner ``""`` is tagged as an unknown word).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from data.token_features import OrderedBatches, TokenEncoder, tag_strings
+from models.sequence_tagger import FEATURE_INPUTS
+from pipelines.spine.task import batched
+
+FEATURE_SPECS = {
+    "word_ids": tf.TensorSpec([None, None], tf.int32),
+    "casing_ids": tf.TensorSpec([None, None], tf.int32),
+    "char_ids": tf.TensorSpec([None, None, None], tf.int32),
+}
+# What a predict record is made of: the input line, its tokens and their output tags.
+RecordFn = Callable[[str, list[str], list[str]], dict[str, Any]]
+
+
+class SentenceTagger:
+    """A model's inference graph over batches of features (one tf.function, any shapes)."""
+
+    def __init__(self, model: keras.Model, output_tags: Sequence[str]):
+        tagger = model.tagging_model()
+        self.output_tags = list(output_tags)
+
+        @tf.function(input_signature=[FEATURE_SPECS])  # one trace for every batch shape
+        def tag(features):
+            return tagger(features, training=False)
+
+        self._tag = tag
+
+    def tag(self, ordered: OrderedBatches) -> list[list[str]]:
+        """Output tags for the sentences of ordered batches, back in their own order."""
+        predicted: list[list[str]] = []
+        for features, _ in ordered.batches.dataset:
+            ids = self._tag({k: features[k] for k in FEATURE_INPUTS}).numpy()
+            lengths = np.count_nonzero(features["word_ids"].numpy(), axis=1)
+            predicted.extend(tag_strings(ids, lengths, self.output_tags))
+        return ordered.restore(predicted)
+
+
+def batches_tagger(
+    ordered: OrderedBatches, output_tags: Sequence[str]
+) -> Callable[[keras.Model], list[list[str]]]:
+    """``predict(model)`` → the output tags of ``ordered``'s sentences (for the validation
+    callback), tracing one graph per model rather than one per call."""
+    taggers: dict[int, SentenceTagger] = {}
+
+    def predict(model: keras.Model) -> list[list[str]]:
+        if id(model) not in taggers:
+            taggers[id(model)] = SentenceTagger(model, output_tags)
+        return taggers[id(model)].tag(ordered)
+
+    return predict
+
+
+def serving_functions(
+    model: keras.Model, encoder: TokenEncoder, output_tags: Sequence[str]
+) -> dict[str, Any]:
+    """tf.functions over raw strings: ``serving_default`` and ``tag_tokens`` (the export
+    signatures, see the module doc), ``tag_text`` (``serving_default`` returning the ragged
+    tokens and tags, for ``predict``) and ``encoder`` (its lookup tables an export tracks)."""
+    tagger = model.tagging_model()
+    names = tf.constant(list(output_tags))
+
+    def tag_ragged(tokens: tf.RaggedTensor) -> tf.RaggedTensor:
+        ids = tagger(encoder.encode_padded(tokens), training=False)
+        return tf.RaggedTensor.from_tensor(tf.gather(names, ids), lengths=tokens.row_lengths())
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="sentences")])
+    def tag_text(sentences):
+        tokens = tf.strings.split(sentences)
+        return {"tokens": tokens, "tags": tag_ragged(tokens)}
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="sentences")])
+    def serving_default(sentences):
+        tagged = tag_text(sentences)
+        return {
+            "tags": tf.strings.reduce_join(tagged["tags"], axis=1, separator=" "),
+            "num_tokens": tf.cast(tagged["tokens"].row_lengths(), tf.int32),
+        }
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None], tf.string, name="tokens")])
+    def tag_tokens(tokens):
+        ragged = tf.RaggedTensor.from_tensor(tokens, padding="")
+        # Only trailing "" are padding. An inner "" is a word never seen in training (a
+        # space: out of vocabulary), not padding, which would cut a hole in the mask.
+        ragged = tf.ragged.map_flat_values(lambda t: tf.where(t == "", " ", t), ragged)
+        tags = tag_ragged(ragged)
+        return {"tags": tags.to_tensor(default_value="", shape=tf.shape(tokens))}
+
+    return {
+        "serving_default": serving_default,
+        "tag_tokens": tag_tokens,
+        "tag_text": tag_text,
+        "encoder": encoder,
+    }
+
+
+def export_tagger(
+    fns: dict[str, Any],
+    model: keras.Model,
+    path: Path,
+    sentences: Sequence[str],
+    tokens: Sequence[Sequence[str]],
+) -> dict[str, Any]:
+    """Writes the SavedModel of :func:`serving_functions` ``fns``; returns the example call
+    (``sentences``; ``tokens`` only traces ``tag_tokens``)."""
+    example = {"sentences": tf.constant(list(sentences))}
+    fns["serving_default"](**example)  # traces the graph, which builds the lookups for tracking
+    fns["tag_tokens"](tf.constant([list(row) for row in tokens]))
+    archive = keras.export.ExportArchive()
+    archive.track(model.tagging_model())
+    for resource in fns["encoder"].resources:
+        archive.track(resource)
+    archive.add_endpoint("serving_default", fns["serving_default"])
+    archive.add_endpoint("tag_tokens", fns["tag_tokens"])
+    archive.write_out(str(path), verbose=False)
+    return example
+
+
+def tagged_record(text: str, tokens: list[str], tags: list[str]) -> dict[str, Any]:
+    """The ``predict`` record of one line: the text, its tokens and their tags."""
+    return {"text": text, "tokens": tokens, "tags": tags}
+
+
+def predict_records(
+    tag_text: Callable[[tf.Tensor], dict[str, tf.RaggedTensor]],
+    lines: Iterable[str],
+    record: RecordFn = tagged_record,
+) -> Iterator[dict[str, Any]]:
+    """One ``record`` per line, tagging 64 lines per call of ``tag_text``."""
+    for batch in batched(lines, 64):
+        out = tag_text(tf.constant(batch))
+        for text, tokens, tags in zip(
+            batch, out["tokens"].to_list(), out["tags"].to_list(), strict=True
+        ):
+            yield record(
+                text, [t.decode("utf-8") for t in tokens], [t.decode("utf-8") for t in tags]
+            )
