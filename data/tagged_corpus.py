@@ -55,6 +55,9 @@ class CorpusFormat:
     from_tfds: Callable[[list[str]], list[str]] = list
     tfds_splits: Mapping[str, str] = field(default_factory=lambda: dict(TFDS_SPLITS))
     tfds_tokens: str = "tokens"
+    # Which positions of a TFDS example are tokens to tag (example, tag names → one bool per
+    # position); None = all. UD's builder also yields multiword tokens and empty nodes.
+    tfds_keep: Callable[[dict, list[str]], list[bool]] | None = None
 
 
 @dataclass(frozen=True)
@@ -130,8 +133,13 @@ def _read_tfds(data: TaggedDataSection, fmt: CorpusFormat, split: str) -> Tagged
     tokens, tags = [], []
     for example in ds.as_numpy_iterator():
         words = [t.decode("utf-8") for t in example[fmt.tfds_tokens]]
+        labels = [names[i] for i in example[fmt.tfds_tags]]
+        if fmt.tfds_keep is not None:
+            keep = fmt.tfds_keep(example, names)
+            words = [w for w, k in zip(words, keep, strict=True) if k]
+            labels = [t for t, k in zip(labels, keep, strict=True) if k]
         if not words:  # the CoNLL builder yields an empty last example (STACK.md)
             continue
         tokens.append(words)
-        tags.append(fmt.from_tfds([names[i] for i in example[fmt.tfds_tags]]))
+        tags.append(fmt.from_tfds(labels))
     return TaggedSentences(tokens, tags, np.arange(len(tokens)))

@@ -1,1 +1,1 @@
-"""Part-of-speech tagging (UPOS) on Universal Dependencies English-EWT."""
+"""Part-of-speech tagging (UPOS) on Universal Dependencies, built from the shared tagging flow."""

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
 from typing import Any
 
-TagLists = Sequence[Sequence[str]]
+from pipelines.tagging.metrics import TagLists, check_aligned
 
 
 def tag_accuracy(gold: TagLists, predicted: TagLists) -> dict[str, Any]:
@@ -17,14 +16,11 @@ def tag_accuracy(gold: TagLists, predicted: TagLists) -> dict[str, Any]:
     of sentences with every tag right; ``tokens`` is the token count. Sentences must pair up
     one to one with equal lengths.
     """
-    if len(gold) != len(predicted):
-        raise ValueError(f"{len(gold)} gold sentences but {len(predicted)} predicted ones")
+    check_aligned(gold, predicted)
     support: Counter[str] = Counter()
     correct: Counter[str] = Counter()
     whole_right = 0
-    for index, (g, p) in enumerate(zip(gold, predicted, strict=True)):
-        if len(g) != len(p):
-            raise ValueError(f"sentence {index}: {len(g)} gold tags but {len(p)} predicted ones")
+    for g, p in zip(gold, predicted, strict=True):
         hits = [gold_tag for gold_tag, tag in zip(g, p, strict=True) if gold_tag == tag]
         support.update(g)
         correct.update(hits)

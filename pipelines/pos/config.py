@@ -1,0 +1,55 @@
+"""POS config sections (the shared tagging ones plus the CoNLL-U tag column) and info."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from data.conllu import TagColumn
+from pipelines.spine.config import param
+from pipelines.spine.sections import TrainConfig
+from pipelines.tagging.config import (
+    TaggingData,
+    TaggingInfo,
+    TaggingModel,
+    source_param,
+    test_path_param,
+    tfds_name_param,
+    train_path_param,
+    validation_path_param,
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class POSData(TaggingData):
+    """CoNLL-U files (Universal Dependencies) or TFDS ``universal_dependencies/en_ewt``."""
+
+    source: Literal["sample", "files", "tfds"] = source_param("UD English-EWT excerpt (CoNLL-U)")
+    tfds_name: str = tfds_name_param("universal_dependencies/en_ewt")
+    train_path: str = train_path_param("ud_english_ewt/en_ewt-ud-train.conllu.gz")
+    validation_path: str | None = validation_path_param("ud_english_ewt/en_ewt-ud-dev.conllu.gz")
+    test_path: str = test_path_param("ud_english_ewt/en_ewt-ud-test.conllu.gz")
+    tag_column: TagColumn = param(
+        "upos", doc="upos: the 17 universal tags; xpos: the treebank's own (Penn for EWT)"
+    )
+
+    def check(self) -> tuple[str, str] | None:
+        if self.source == "tfds" and self.tag_column == "xpos":
+            return "tag_column", "xpos with source tfds: TFDS keeps XPOS as free text; use files"
+        return None
+
+
+@dataclass(frozen=True)
+class POSConfig:
+    """One POS-tagging run: data, model and training."""
+
+    task: Literal["pos"] = param("pos", doc="the task this config is for")
+    seed: int = param(42, doc="seed of weights, shuffling and dropout")
+    data: POSData = field(default_factory=POSData)
+    model: TaggingModel = field(default_factory=TaggingModel)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+@dataclass(kw_only=True)
+class POSInfo(TaggingInfo):
+    """Facts learned from the training data; ``tags`` are the training sentences' tags."""

@@ -1,0 +1,153 @@
+"""POS end to end on the tiny config: train → evaluate → export → serve, CLI, TFDS (mock) and
+the config rule for XPOS. The flow is NER's (pipelines/tagging); these tests check what POS
+adds on top: CoNLL-U reading, UPOS tags, per-tag accuracy, the word/TAG predict record."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_datasets as tfds
+from cli_helpers import run_cli, saved_model_cli_run, train_evaluate_export
+
+from data.tagged_corpus import read_split
+from pipelines.pos.serving import pos_record
+from pipelines.pos.task import ud_words
+from pipelines.registry import get_task
+from pipelines.spine import runner
+from pipelines.spine.config import ConfigError, load_config
+from pipelines.tagging.serving import SentenceTagger
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY = ROOT / "configs" / "pos_tiny.yaml"
+UPOS = set(
+    [
+        "ADJ",
+        "ADP",
+        "ADV",
+        "AUX",
+        "CCONJ",
+        "DET",
+        "INTJ",
+        "NOUN",
+        "NUM",
+        "PART",
+        "PRON",
+        "PROPN",
+        "PUNCT",
+        "SCONJ",
+        "SYM",
+        "VERB",
+        "X",
+    ]
+)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """One tiny training run on the bundled EWT sample, shared by the tests below."""
+    run_dir = tmp_path_factory.mktemp("runs") / "pos" / "tiny"
+    return train_evaluate_export("pos", TINY, run_dir)
+
+
+def test_run_directory_and_metrics(trained):
+    _, run_dir, metrics, _ = trained
+    history = (run_dir / "history.csv").read_text().splitlines()
+    assert len(history) == 3 and "val_accuracy" in history[0].split(",")
+    info = json.loads((run_dir / "info.json").read_text())
+    assert set(info["tags"]) <= UPOS and info["tags"] == sorted(info["tags"])
+    assert info["output_tags"] == info["tags"] and info["train_examples"] == 200
+    saved = json.loads((run_dir / "metrics.json").read_text())
+    # The bundled test sample: 395 sentences, 6,267 words (ATTRIBUTION.md).
+    assert saved["examples"] == 395 and saved["tokens"] == 6267
+    assert sum(row["support"] for row in saved["per_tag"].values()) == 6267
+    right = sum(row["accuracy"] * row["support"] for row in saved["per_tag"].values())
+    assert saved["accuracy"] == pytest.approx(right / 6267) and saved == {**saved, **metrics}
+    assert 0.0 <= saved["sentence_accuracy"] <= saved["accuracy"] <= 1.0
+    assert saved["tags_not_in_train"] == sorted(set(saved["per_tag"]) - set(info["tags"]))
+
+
+def test_evaluation_tags_match_serving(trained):
+    task, run_dir, _, exported = trained
+    cfg, info = runner.load_run(task, run_dir)
+    model = runner.load_best_model(run_dir)
+    sentences = read_split(cfg.data, task.corpus_format(cfg), "test").subset(np.arange(30))
+    ordered = task.ordered_batches(cfg, info, task.encoder(cfg, info), sentences)
+    predicted = SentenceTagger(model, info.output_tags).tag(ordered)
+    loaded = tf.saved_model.load(str(exported["path"]))
+    width = max(len(s) for s in sentences.tokens)
+    padded = [s + [""] * (width - len(s)) for s in sentences.tokens]
+    served = loaded.signatures["tag_tokens"](tokens=tf.constant(padded))["tags"].numpy()
+    assert predicted == [
+        [t.decode() for t in row[: len(s)]] for row, s in zip(served, sentences.tokens, strict=True)
+    ]
+    texts = [" ".join(s) for s in sentences.tokens[:3]]
+    by_text = loaded.signatures["serving_default"](sentences=tf.constant(texts))
+    assert [t.decode().split() for t in by_text["tags"].numpy()] == predicted[:3]
+
+
+def test_saved_model_cli_and_predict(trained):
+    _, run_dir, _, exported = trained
+    out = saved_model_cli_run(exported["path"], "serving_default", 'sentences=["I saw her duck"]')
+    assert out.split("Result for output key num_tokens:")[1].split()[0] == "[4]"
+    result = run_cli("predict", "pos", "--run-dir", str(run_dir), stdin="I saw her duck\n\n")
+    assert result.returncode == 0, result.stderr[-2000:]
+    records = [json.loads(line) for line in result.stdout.strip().splitlines()]
+    assert [r["tokens"] for r in records] == [["I", "saw", "her", "duck"], []]
+    assert all(t in UPOS for t in records[0]["tags"]) and records[1]["tagged"] == ""
+    assert records[0]["tagged"].split() == [
+        f"{w}/{t}" for w, t in zip(records[0]["tokens"], records[0]["tags"], strict=True)
+    ]
+
+
+def test_pos_record_by_hand():
+    record = pos_record("I saw", ["I", "saw"], ["PRON", "VERB"])
+    assert record == {
+        "text": "I saw",
+        "tokens": ["I", "saw"],
+        "tags": ["PRON", "VERB"],
+        "tagged": "I/PRON saw/VERB",
+    }
+
+
+def test_xpos_column_from_files_and_not_from_tfds():
+    task = get_task("pos")
+    cfg = load_config(task.config_class, TINY, ["data.tag_column=xpos"])
+    sentences = read_split(cfg.data, task.corpus_format(cfg), "validation")
+    assert "NN" in {t for tags in sentences.tags for t in tags}  # Penn Treebank tags
+    with pytest.raises(ConfigError, match=r"data\.tag_column: xpos with source tfds"):
+        load_config(task.config_class, TINY, ["data.tag_column=xpos", "data.source=tfds"])
+
+
+# A UD sentence as TFDS's builder yields it: "don't" is a multiword token (UPOS "_", then its
+# words "do" and "n't"), and an empty node (head None) follows "go".
+UD_NAMES = [*sorted(UPOS), "_"]
+UD_SENTENCE = {
+    "tokens": ["I", "don't", "do", "n't", "go", "go", "."],
+    "upos": ["PRON", "_", "AUX", "PART", "VERB", "VERB", "PUNCT"],
+    "head": ["4", "None", "4", "4", "0", "None", "4"],
+}
+
+
+def test_tfds_examples_keep_syntactic_words_only(tmp_path):
+    ids = [UD_NAMES.index(t) for t in UD_SENTENCE["upos"]]
+    example = {"upos": ids, "head": [h.encode() for h in UD_SENTENCE["head"]]}
+    assert ud_words(example, UD_NAMES) == [True, False, True, True, True, False, True]
+
+    def as_dataset(self, split, **kwargs):
+        return tf.data.Dataset.from_tensors(
+            {
+                "tokens": tf.constant(UD_SENTENCE["tokens"]),
+                "upos": tf.constant(ids, tf.int64),
+                "head": tf.constant(UD_SENTENCE["head"]),
+            }
+        ).repeat(6)
+
+    task = get_task("pos")
+    cfg = load_config(task.config_class, TINY, ["data.source=tfds"])
+    with tfds.testing.mock_data(as_dataset_fn=as_dataset):
+        sentences = read_split(cfg.data, task.corpus_format(cfg), "test")
+    assert len(sentences) == 6
+    assert sentences.tokens[0] == ["I", "do", "n't", "go", "."]
+    assert sentences.tags[0] == ["PRON", "AUX", "PART", "VERB", "PUNCT"]
