@@ -15,7 +15,7 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from pipelines.registry import TASKS  # noqa: E402 (no TensorFlow behind it)
+from pipelines.registry import TASKS  # no TensorFlow behind it
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"

@@ -21,27 +21,8 @@ from pipelines.tagging.serving import SentenceTagger
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ROOT / "configs" / "pos_tiny.yaml"
-UPOS = set(
-    [
-        "ADJ",
-        "ADP",
-        "ADV",
-        "AUX",
-        "CCONJ",
-        "DET",
-        "INTJ",
-        "NOUN",
-        "NUM",
-        "PART",
-        "PRON",
-        "PROPN",
-        "PUNCT",
-        "SCONJ",
-        "SYM",
-        "VERB",
-        "X",
-    ]
-)
+UPOS_LIST = "ADJ ADP ADV AUX CCONJ DET INTJ NOUN NUM PART PRON PROPN PUNCT SCONJ SYM VERB X"
+UPOS = set(UPOS_LIST.split())  # the 17 universal tags
 
 
 @pytest.fixture(scope="module")
