@@ -58,7 +58,17 @@ def test_config_holds_the_stack_as_one_entry():
     model = RNNClassifier(vocabulary_size=12, embedding_dim=4, rnn={"units": 4, "cell": "gru"})
     config = model.get_config()
     assert not {"cell", "units", "num_layers", "bidirectional"} & set(config)
-    assert config["rnn"] == {"cell": "gru", "units": 4, "num_layers": 1, "bidirectional": True}
+    # Every stack setting: RNNStack's defaults, the classifier's (bidirectional), then rnn.
+    assert config["rnn"] == {
+        "cell": "gru",
+        "units": 4,
+        "num_layers": 1,
+        "bidirectional": True,
+        "merge_mode": "concat",
+        "dropout": 0.0,
+        "recurrent_dropout": 0.0,
+        "residual": False,
+    }
     with pytest.raises(ValueError, match="unknown stack setting"):
         RNNClassifier(vocabulary_size=12, rnn={"unit": 4})
 
@@ -72,7 +82,14 @@ def test_old_flat_config_still_builds(tmp_path):
     flat = {**{key: value for key, value in config.items() if key != "rnn"}, **config["rnn"]}
     assert "units" in flat and "rnn" not in flat
     rebuilt = RNNClassifier.from_config(flat)
-    assert rebuilt.get_config()["rnn"] == config["rnn"] == {**stack, "bidirectional": True}
+    assert rebuilt.get_config()["rnn"] == config["rnn"]
+    assert config["rnn"] == {
+        **stack,
+        "bidirectional": True,
+        "merge_mode": "concat",
+        "dropout": 0.0,
+        "recurrent_dropout": 0.0,
+    }
     assert rebuilt.get_layer("encoder").num_layers == 2 and rebuilt.get_layer("encoder").residual
 
     # The same through a whole .keras file whose config is rewritten in the old form.

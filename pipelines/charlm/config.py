@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from pipelines.spine.config import param
-from pipelines.spine.sections import RNNConfig, TrainConfig
+from pipelines.spine.sections import RNNConfig, TaskConfig
 
 
 @dataclass(frozen=True)
@@ -60,15 +60,13 @@ class CharLMSampling:
 
 
 @dataclass(frozen=True)
-class CharLMConfig:
+class CharLMConfig(TaskConfig):
     """A char-LM run: data, model, sampling while training, and the shared training section."""
 
     task: Literal["charlm"] = param("charlm", doc="the task this config is for")
-    seed: int = param(42, doc="random seed: weights, window offsets, samples and sample.txt")
     data: CharLMData = field(default_factory=CharLMData)
     model: CharLMModel = field(default_factory=CharLMModel)
     sampling: CharLMSampling = field(default_factory=CharLMSampling)
-    train: TrainConfig = field(default_factory=TrainConfig)
 
 
 @dataclass

@@ -60,8 +60,6 @@ def _vocabulary(info: CharLMInfo) -> CharVocabulary:
 
 class CharLMTask(Task[CharLMConfig, CharLMInfo]):
     name = "charlm"
-    config_class = CharLMConfig
-    info_class = CharLMInfo
     sample_config = "configs/charlm_sample.yaml"
     benchmark = Benchmark(
         config="configs/charlm.yaml",

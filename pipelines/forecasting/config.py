@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from data.timeseries_csv import iso
 from pipelines.spine.config import param
-from pipelines.spine.sections import CellName, RNNConfig, TrainConfig
+from pipelines.spine.sections import CellName, RNNConfig, TaskConfig
 
 if TYPE_CHECKING:
     from data.forecast_series import SeriesSplits
@@ -116,14 +116,12 @@ class ForecastingModel:
 
 
 @dataclass(frozen=True)
-class ForecastingConfig:
+class ForecastingConfig(TaskConfig):
     """One forecasting run: data, model and training."""
 
     task: Literal["forecasting"] = param("forecasting", doc="the task this config is for")
-    seed: int = param(42, doc="seeds weights, dropout and the shuffling of training windows")
     data: ForecastingData = field(default_factory=ForecastingData)
     model: ForecastingModel = field(default_factory=ForecastingModel)
-    train: TrainConfig = field(default_factory=TrainConfig)
 
 
 @dataclass

@@ -37,8 +37,6 @@ class ForecastingTask(Task[ForecastingConfig, ForecastingInfo]):
     """The next values of CSV columns: windows of rows → ``ConvRNNForecaster`` → forecasts."""
 
     name = "forecasting"
-    config_class = ForecastingConfig
-    info_class = ForecastingInfo
     sample_config = "configs/forecasting_sample.yaml"
     benchmark = Benchmark(
         config="configs/forecasting.yaml",

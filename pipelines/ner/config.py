@@ -7,7 +7,7 @@ from typing import Literal
 
 from data.conll import ConllFormat
 from pipelines.spine.config import param
-from pipelines.spine.sections import TrainConfig
+from pipelines.spine.sections import TaskConfig
 from pipelines.tagging.config import (
     TaggingData,
     TaggingInfo,
@@ -61,14 +61,12 @@ class NERModel(TaggingModel):
 
 
 @dataclass(frozen=True)
-class NERConfig:
+class NERConfig(TaskConfig):
     """One NER run: data, model and training."""
 
     task: Literal["ner"] = param("ner", doc="the task this config is for")
-    seed: int = param(42, doc="seed of weights, shuffling and dropout")
     data: NERData = field(default_factory=NERData)
     model: NERModel = field(default_factory=NERModel)
-    train: TrainConfig = field(default_factory=TrainConfig)
 
 
 @dataclass(kw_only=True)

@@ -36,8 +36,6 @@ class NERTask(TaggingTask[NERConfig, NERInfo]):
     """Entities in IOB2: CoNLL sentences → word, casing and char ids → ``SequenceTagger``."""
 
     name = "ner"
-    config_class = NERConfig
-    info_class = NERInfo
     sample_config = "configs/ner_sample.yaml"
     benchmark = Benchmark(
         config="configs/ner.yaml",

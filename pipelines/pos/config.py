@@ -7,7 +7,7 @@ from typing import Literal
 
 from data.conllu import TagColumn
 from pipelines.spine.config import param
-from pipelines.spine.sections import TrainConfig
+from pipelines.spine.sections import TaskConfig
 from pipelines.tagging.config import (
     TaggingData,
     TaggingInfo,
@@ -40,14 +40,12 @@ class POSData(TaggingData):
 
 
 @dataclass(frozen=True)
-class POSConfig:
+class POSConfig(TaskConfig):
     """One POS-tagging run: data, model and training."""
 
     task: Literal["pos"] = param("pos", doc="the task this config is for")
-    seed: int = param(42, doc="seed of weights, shuffling and dropout")
     data: POSData = field(default_factory=POSData)
     model: TaggingModel = field(default_factory=TaggingModel)
-    train: TrainConfig = field(default_factory=TrainConfig)
 
 
 @dataclass(kw_only=True)

@@ -40,8 +40,6 @@ class POSTask(TaggingTask[POSConfig, POSInfo]):
     """Universal POS tags: CoNLL-U sentences → word, casing and char ids → ``SequenceTagger``."""
 
     name = "pos"
-    config_class = POSConfig
-    info_class = POSInfo
     sample_config = "configs/pos_sample.yaml"
     benchmark = Benchmark(
         config="configs/pos.yaml",

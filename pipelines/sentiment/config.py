@@ -7,7 +7,7 @@ from typing import Literal
 
 from data.text_vectorizer import Keep, Standardize
 from pipelines.spine.config import param
-from pipelines.spine.sections import RNNConfig, TrainConfig
+from pipelines.spine.sections import RNNConfig, TaskConfig
 
 
 @dataclass(frozen=True)
@@ -81,14 +81,12 @@ class SentimentModel:
 
 
 @dataclass(frozen=True)
-class SentimentConfig:
+class SentimentConfig(TaskConfig):
     """One sentiment run: data, model and training."""
 
     task: Literal["sentiment"] = param("sentiment", doc="the task this config is for")
-    seed: int = param(42, doc="seeds weights, dropout and the shuffling of training batches")
     data: SentimentData = field(default_factory=SentimentData)
     model: SentimentModel = field(default_factory=SentimentModel)
-    train: TrainConfig = field(default_factory=TrainConfig)
 
 
 @dataclass

@@ -44,8 +44,6 @@ class SentimentTask(Task[SentimentConfig, SentimentInfo]):
     """Positive or negative: texts → token ids → ``RNNClassifier`` → a probability."""
 
     name = "sentiment"
-    config_class = SentimentConfig
-    info_class = SentimentInfo
     sample_config = "configs/sentiment_sample.yaml"
     benchmark = Benchmark(
         config="configs/sentiment.yaml",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pipelines.spine.config import param
@@ -87,3 +87,18 @@ class TrainConfig:
     )
     mixed_precision: bool = param(False, doc="mixed_float16 compute, float32 variables and outputs")
     log_every_steps: int = param(0, min=0, doc="print progress every N steps; 0 = per epoch")
+
+
+@dataclass(frozen=True)
+class TaskConfig:
+    """The top level of every task config: ``task``, ``seed``, the task's ``data`` and
+    ``model`` sections and the shared ``train`` section. A task's config subclasses it, giving
+    ``task`` its one allowed value and ``data``/``model`` their section types (a redefined
+    field keeps its place, so every config reads task, seed, data, model, train, then any
+    section of the task's own)."""
+
+    task: str = param("", doc="the task this config is for")
+    seed: int = param(42, doc="seeds weights, dropout, shuffling and sampling")
+    data: Any = None
+    model: Any = None
+    train: TrainConfig = field(default_factory=TrainConfig)

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar, get_args
 
 import keras
 
@@ -64,13 +64,25 @@ class Benchmark:
 
 
 class Task(abc.ABC, Generic[ConfigT, InfoT]):
-    """One pipeline: data → model → metrics → export, driven by ``pipelines.spine.runner``."""
+    """One pipeline: data → model → metrics → export, driven by ``pipelines.spine.runner``.
+
+    A task names its config and info classes once, as type arguments
+    (``class NERTask(TaggingTask[NERConfig, NERInfo])``); ``config_class`` and ``info_class``
+    are read from them.
+    """
 
     name: ClassVar[str]
-    config_class: ClassVar[type]
-    info_class: ClassVar[type]
+    config_class: ClassVar[type]  # from the type arguments
+    info_class: ClassVar[type]  # from the type arguments
     sample_config: ClassVar[str]  # the demo's config (bundled data, minutes on a CPU)
     benchmark: ClassVar[Benchmark | None] = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for base in getattr(cls, "__orig_bases__", ()):
+            args = get_args(base)
+            if len(args) == 2 and all(isinstance(arg, type) for arg in args):
+                cls.config_class, cls.info_class = args
 
     @abc.abstractmethod
     def prepare(self, cfg: ConfigT) -> Prepared[InfoT]:

@@ -7,7 +7,7 @@ from typing import Literal
 
 from data.translation_pairs import GroupBy, Normalization
 from pipelines.spine.config import param
-from pipelines.spine.sections import CellName, RNNConfig, TrainConfig
+from pipelines.spine.sections import CellName, RNNConfig, TaskConfig
 
 
 @dataclass(frozen=True)
@@ -118,15 +118,13 @@ class TranslationDecoding:
 
 
 @dataclass(frozen=True)
-class TranslationConfig:
+class TranslationConfig(TaskConfig):
     """A translation run: data, model, decoding and training."""
 
     task: Literal["translation"] = param("translation", doc="the task this config is for")
-    seed: int = param(42, doc="seeds weights, dropout and shuffling")
     data: TranslationData = field(default_factory=TranslationData)
     model: TranslationModel = field(default_factory=TranslationModel)
     decoding: TranslationDecoding = field(default_factory=TranslationDecoding)
-    train: TrainConfig = field(default_factory=TrainConfig)
 
 
 @dataclass

@@ -41,8 +41,6 @@ class TranslationTask(Task[TranslationConfig, TranslationInfo]):
     """Sentence pairs → an attentional encoder-decoder → BLEU with beam search."""
 
     name = "translation"
-    config_class = TranslationConfig
-    info_class = TranslationInfo
     sample_config = "configs/translation_sample.yaml"
     benchmark = Benchmark(
         config="configs/translation.yaml",
