@@ -47,7 +47,10 @@ def _type(tp: Any, field: dataclasses.Field) -> str:
 
 
 def _cell(text: str) -> str:
-    return text.replace("|", "\\|")
+    """Table-cell text: pipes escaped; ``<`` outside code spans as ``&lt;`` (else Markdown
+    reads ``<TAB>`` as an HTML tag)."""
+    parts = text.replace("|", "\\|").split("`")
+    return "`".join(part if i % 2 else part.replace("<", "&lt;") for i, part in enumerate(parts))
 
 
 def rows(cls: type, prefix: str = "", shared: bool = False) -> list[str]:
@@ -83,8 +86,9 @@ def _stack_row(cls: type, dotted: str) -> str:
         if getattr(own, f.name) != getattr(base, f.name)
     ]
     defaults = ", ".join(changed) if changed else "the shared defaults"
-    doc = (cls.__doc__ or "").strip().splitlines()[0]
-    return f"| `{dotted}.*` | stack | {defaults} | {_cell(doc)} (keys as `model.rnn`) |"
+    first_line = (cls.__doc__ or "").strip().splitlines()[0].rstrip(".")
+    doc = "the recurrent stack" if cls is RNNConfig else first_line
+    return f"| `{dotted}.*` | stack | {defaults} | {_cell(doc)}; keys as `model.rnn.*` above |"
 
 
 def reference() -> str:
