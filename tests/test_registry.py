@@ -39,3 +39,11 @@ def test_demo_and_benchmarks_read_the_registry():
     assert demo.selected(["pos", "ner"]) == ["pos", "ner"]
     with pytest.raises(UnknownTaskError, match="'posx'"):
         demo.selected(["posx"])
+
+
+def test_runs_default_to_the_project_root(monkeypatch):
+    from pipelines.spine import run_dir
+
+    monkeypatch.delenv("RUNS_DIR")
+    assert run_dir.runs_root() == ROOT / "runs"
+    assert (run_dir.PROJECT_ROOT / "Makefile").is_file()

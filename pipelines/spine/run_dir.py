@@ -6,7 +6,7 @@ import os
 import time
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]  # pipelines/spine/run_dir.py
 CONFIG_FILE = "config.yaml"
 INFO_FILE = "info.json"
 BEST_CHECKPOINT = Path("checkpoints") / "best.keras"
