@@ -7,11 +7,12 @@ from typing import Any
 
 import keras
 
-from models.rnn_stack import RNNStack, legacy_stack_config, stack_config
+from models.config_model import ConfigModel
+from models.rnn_stack import RNNStack, stack_config
 
 
 @keras.saving.register_keras_serializable(package="rnn_pipelines")
-class CharLanguageModel(keras.Model):
+class CharLanguageModel(ConfigModel):
     """Predicts the next character at every step (teacher forcing): (batch, time) ids →
     (batch, time, vocabulary) float32 logits.
 
@@ -99,18 +100,15 @@ class CharLanguageModel(keras.Model):
             self.encoder.reset_states()
 
     def get_config(self):
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "vocabulary_size": self.vocabulary_size,
-            "embedding_dim": self.embedding_dim,
-            "rnn": dict(self.rnn),
-            "output_dropout": self.output_dropout_rate,
-            "stateful": self.stateful,
-            "batch_size": self.batch_size,
-        }
-
-    @classmethod
-    def from_config(cls, config):
-        # Checkpoints saved before the stack became one ``rnn`` entry load too.
-        return cls(**legacy_stack_config(config))
+        config = super().get_config()
+        config.update(
+            {
+                "vocabulary_size": self.vocabulary_size,
+                "embedding_dim": self.embedding_dim,
+                "rnn": dict(self.rnn),
+                "output_dropout": self.output_dropout_rate,
+                "stateful": self.stateful,
+                "batch_size": self.batch_size,
+            }
+        )
+        return config

@@ -2,29 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import keras
 
-from models.linear_forecaster import checked_delta_indices, forecast_output
-from models.rnn_stack import RNNStack, legacy_stack_config, stack_config
+from models.forecaster import Forecaster
+from models.rnn_stack import RNNStack, stack_config
 
-# The stack's defaults here: one forward GRU layer of 32 units.
-STACK_DEFAULTS = {
-    "cell": "gru",
-    "units": 32,
-    "num_layers": 1,
-    "bidirectional": False,
-    "merge_mode": "concat",
-    "dropout": 0.0,
-    "recurrent_dropout": 0.0,
-    "residual": False,
-}
+# The stack's defaults here (every setting): one forward GRU layer of 32 units.
+STACK_DEFAULTS = stack_config(None, cell="gru", units=32)
 
 
 @keras.saving.register_keras_serializable(package="rnn_pipelines")
-class ConvRNNForecaster(keras.Model):
+class ConvRNNForecaster(Forecaster):
     """Forecasts ``[batch, horizon, targets]`` from windows ``[batch, lookback, features]``.
 
     Each convolution block (``Conv1D`` with ReLU, then ``MaxPooling1D``) divides the sequence
@@ -35,12 +26,12 @@ class ConvRNNForecaster(keras.Model):
     normalises with train statistics; its export puts that inside the serving graph).
 
     ``delta_indices`` (one input-feature index per target) makes the head predict the change
-    from each target's last observed value, which is added back inside the model: forecasts
-    start from persistence instead of from the mean. ``highway`` adds a linear map of the whole
-    flattened window to the output (the autoregressive "highway" of LSTNet, Lai et al. 2018), so
-    the network only has to learn what a linear model misses; it needs a fixed ``lookback``.
-    ``highway_trainable=False`` freezes that map (e.g. after setting it to a least-squares fit,
-    so the network learns the linear model's residual).
+    from each target's last observed value, added back inside the model (see ``Forecaster``):
+    forecasts start from persistence instead of from the mean. ``highway`` adds a linear map
+    of the whole flattened window to the output (the autoregressive "highway" of LSTNet, Lai
+    et al. 2018), so the network only has to learn what a linear model misses; it needs a
+    fixed ``lookback``. ``highway_trainable=False`` freezes that map (e.g. after setting it to
+    a least-squares fit, so the network learns the linear model's residual).
 
     Args:
         lookback: input steps per window (``None`` = any length; not with ``highway``).
@@ -73,13 +64,12 @@ class ConvRNNForecaster(keras.Model):
         rnn: Mapping[str, Any] | None = None,
         head_units: int = 0,
         head_dropout: float = 0.0,
-        delta_indices: tuple[int, ...] | list[int] = (),
+        delta_indices: Sequence[int] = (),
         highway: bool = False,
         highway_trainable: bool = True,
         **kwargs,
     ):
         conv_filters = tuple(int(f) for f in conv_filters)
-        delta_indices = checked_delta_indices(delta_indices, num_targets)
         rnn = stack_config(rnn, **STACK_DEFAULTS)
         if highway and lookback is None:
             raise ValueError("highway: needs a fixed lookback (the flattened window)")
@@ -126,14 +116,11 @@ class ConvRNNForecaster(keras.Model):
         if self.highway_head is not None:
             flat = keras.layers.Flatten(name="flatten")(window)
             outputs = outputs + self.highway_head(flat)
-        outputs = forecast_output(outputs, window, horizon, num_targets, delta_indices)
-        super().__init__(inputs=window, outputs=outputs, **kwargs)
+        super().__init__(
+            window, outputs, lookback, num_features, horizon, num_targets, delta_indices, **kwargs
+        )
 
-        # === Config ===
-        self.lookback = lookback
-        self.num_features = num_features
-        self.horizon = horizon
-        self.num_targets = num_targets
+        # === Config === (the window and forecast settings are Forecaster's)
         self.conv_filters = conv_filters
         self.kernel_size = kernel_size
         self.pool_size = pool_size
@@ -141,30 +128,22 @@ class ConvRNNForecaster(keras.Model):
         self.rnn = rnn
         self.head_units = head_units
         self.head_dropout_rate = head_dropout
-        self.delta_indices = delta_indices
         self.highway = highway
         self.highway_trainable = highway_trainable
 
     def get_config(self):
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "lookback": self.lookback,
-            "num_features": self.num_features,
-            "horizon": self.horizon,
-            "num_targets": self.num_targets,
-            "conv_filters": list(self.conv_filters),
-            "kernel_size": self.kernel_size,
-            "pool_size": self.pool_size,
-            "conv_dropout": self.conv_dropout_rate,
-            "rnn": dict(self.rnn),
-            "head_units": self.head_units,
-            "head_dropout": self.head_dropout_rate,
-            "delta_indices": list(self.delta_indices),
-            "highway": self.highway,
-            "highway_trainable": self.highway_trainable,
-        }
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**legacy_stack_config(config))  # checkpoints from before the "rnn" entry
+        config = super().get_config()
+        config.update(
+            {
+                "conv_filters": list(self.conv_filters),
+                "kernel_size": self.kernel_size,
+                "pool_size": self.pool_size,
+                "conv_dropout": self.conv_dropout_rate,
+                "rnn": dict(self.rnn),
+                "head_units": self.head_units,
+                "head_dropout": self.head_dropout_rate,
+                "highway": self.highway,
+                "highway_trainable": self.highway_trainable,
+            }
+        )
+        return config

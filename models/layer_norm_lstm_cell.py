@@ -6,10 +6,11 @@ import keras
 from keras import ops
 
 from models.layer_norm import layer_norm
+from models.layer_norm_cell import LayerNormCell
 
 
 @keras.saving.register_keras_serializable(package="rnn_pipelines")
-class LayerNormLSTMCell(keras.layers.Layer):
+class LayerNormLSTMCell(LayerNormCell):
     """LSTM cell with layer norm on the input projection, the recurrent projection (separately)
     and the cell state before the output tanh:
 
@@ -28,6 +29,8 @@ class LayerNormLSTMCell(keras.layers.Layer):
         recurrent_initializer: initializer of the recurrent projection ``U``.
     """
 
+    gates = 4
+
     def __init__(
         self,
         units: int,
@@ -37,71 +40,40 @@ class LayerNormLSTMCell(keras.layers.Layer):
         recurrent_initializer: str = "orthogonal",
         **kwargs,
     ):
-        super().__init__(**kwargs)
-        self.units = units
+        super().__init__(
+            units,
+            epsilon=epsilon,
+            kernel_initializer=kernel_initializer,
+            recurrent_initializer=recurrent_initializer,
+            **kwargs,
+        )
         self.forget_bias = forget_bias
-        self.epsilon = epsilon
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
-        self.recurrent_initializer = keras.initializers.get(recurrent_initializer)
         self.state_size = [units, units]
-        self.output_size = units
 
-    def build(self, input_shape):
-        units, dim = self.units, input_shape[-1]
+    def _bias_initializer(self):
+        units = self.units
 
-        def bias_initializer(shape, dtype=None):
+        def initializer(shape, dtype=None):
             forget = ops.ones((units,), dtype=dtype) * self.forget_bias
             zeros = ops.zeros((units,), dtype=dtype)
             return ops.concatenate([zeros, forget, zeros, zeros])
 
-        self.kernel = self.add_weight(
-            shape=(dim, 4 * units), initializer=self.kernel_initializer, name="kernel"
-        )
-        self.recurrent_kernel = self.add_weight(
-            shape=(units, 4 * units),
-            initializer=self.recurrent_initializer,
-            name="recurrent_kernel",
-        )
-        self.bias = self.add_weight(shape=(4 * units,), initializer=bias_initializer, name="bias")
-        self.input_gamma = self.add_weight(
-            shape=(4 * units,), initializer="ones", name="input_gamma"
-        )
-        self.input_beta = self.add_weight(
-            shape=(4 * units,), initializer="zeros", name="input_beta"
-        )
-        self.recurrent_gamma = self.add_weight(
-            shape=(4 * units,), initializer="ones", name="recurrent_gamma"
-        )
-        self.recurrent_beta = self.add_weight(
-            shape=(4 * units,), initializer="zeros", name="recurrent_beta"
-        )
+        return initializer
+
+    def build(self, input_shape):
+        super().build(input_shape)  # W, U, b and the projections' gains and shifts
+        units = self.units
         self.cell_gamma = self.add_weight(shape=(units,), initializer="ones", name="cell_gamma")
         self.cell_beta = self.add_weight(shape=(units,), initializer="zeros", name="cell_beta")
 
     def call(self, inputs, states, training=None):
         h, c = states[0], states[1]
-        eps = self.epsilon
-        gates = (
-            layer_norm(ops.matmul(inputs, self.kernel), self.input_gamma, self.input_beta, eps)
-            + layer_norm(
-                ops.matmul(h, self.recurrent_kernel), self.recurrent_gamma, self.recurrent_beta, eps
-            )
-            + self.bias
-        )
-        i, f, g, o = ops.split(gates, 4, axis=-1)
+        xp, hp = self.normalised_projections(inputs, h)
+        i, f, g, o = ops.split(xp + hp + self.bias, 4, axis=-1)
         c_new = ops.sigmoid(f) * c + ops.sigmoid(i) * ops.tanh(g)
-        h_new = ops.sigmoid(o) * ops.tanh(layer_norm(c_new, self.cell_gamma, self.cell_beta, eps))
+        cell_norm = layer_norm(c_new, self.cell_gamma, self.cell_beta, self.epsilon)
+        h_new = ops.sigmoid(o) * ops.tanh(cell_norm)
         return h_new, [h_new, c_new]
 
     def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "units": self.units,
-                "forget_bias": self.forget_bias,
-                "epsilon": self.epsilon,
-                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
-                "recurrent_initializer": keras.initializers.serialize(self.recurrent_initializer),
-            }
-        )
-        return config
+        return {**super().get_config(), "forget_bias": self.forget_bias}

@@ -8,14 +8,15 @@ from typing import Any
 import keras
 
 from models.bigram_bag import BigramBag
+from models.config_model import ConfigModel
 from models.logit_ensemble import LogitEnsemble
-from models.rnn_stack import RNNStack, legacy_stack_config, stack_config
+from models.rnn_stack import RNNStack, stack_config
 from models.sequence_pooling import SequencePooling
 from models.token_dropout import TokenDropout
 
 
 @keras.saving.register_keras_serializable(package="rnn_pipelines")
-class RNNClassifier(keras.Model):
+class RNNClassifier(ConfigModel):
     """Classifies padded token-id sequences (id 0 = padding, masked everywhere).
 
     ``pooling="last"`` uses the stack's final state (each direction's last real step);
@@ -131,24 +132,21 @@ class RNNClassifier(keras.Model):
         return keras.Model(self.input, [self.output, self.head.output, self.bag_head.output])
 
     def get_config(self):
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "vocabulary_size": self.vocabulary_size,
-            "embedding_dim": self.embedding_dim,
-            "embedding_dropout": self.embedding_dropout_rate,
-            "token_dropout": self.token_dropout_rate,
-            "rnn": dict(self.rnn),
-            "pooling": self.pooling,
-            "head_dropout": self.head_dropout_rate,
-            "num_classes": self.num_classes,
-            "bigram_buckets": self.bigram_buckets,
-            "bigram_dim": self.bigram_dim,
-            "bigram_lr_multiplier": self.bigram_lr_multiplier,
-            "solo_rate": self.solo_rate,
-        }
-
-    @classmethod
-    def from_config(cls, config):
-        # Checkpoints saved before the stack became one ``rnn`` entry load too.
-        return cls(**legacy_stack_config(config))
+        config = super().get_config()
+        config.update(
+            {
+                "vocabulary_size": self.vocabulary_size,
+                "embedding_dim": self.embedding_dim,
+                "embedding_dropout": self.embedding_dropout_rate,
+                "token_dropout": self.token_dropout_rate,
+                "rnn": dict(self.rnn),
+                "pooling": self.pooling,
+                "head_dropout": self.head_dropout_rate,
+                "num_classes": self.num_classes,
+                "bigram_buckets": self.bigram_buckets,
+                "bigram_dim": self.bigram_dim,
+                "bigram_lr_multiplier": self.bigram_lr_multiplier,
+                "solo_rate": self.solo_rate,
+            }
+        )
+        return config

@@ -3,7 +3,6 @@ encoder's final state, attention over the encoder outputs, greedy and beam-searc
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -11,25 +10,17 @@ import keras
 from keras import ops
 
 from models.beam_search import beam_search, greedy_search
+from models.config_model import ConfigModel
 from models.encoder_decoder_attention import EncoderDecoderAttention
 from models.recurrent import cell_name, recurrent_layer, resolve_cell
-from models.rnn_stack import STACK_KEYS, RNNStack, legacy_stack_config, stack_config
+from models.rnn_stack import RNNStack, stack_config
 
 # The encoder stack when ``rnn`` leaves a setting out: RNNStack's own defaults but for these.
-ENCODER_DEFAULTS: dict[str, Any] = {
-    **{
-        key: parameter.default
-        for key, parameter in inspect.signature(RNNStack).parameters.items()
-        if key in STACK_KEYS
-    },
-    "cell": "gru",
-    "units": 256,
-    "bidirectional": True,
-}
+ENCODER_DEFAULTS: dict[str, Any] = stack_config(None, cell="gru", units=256, bidirectional=True)
 
 
 @keras.saving.register_keras_serializable(package="rnn_pipelines")
-class Seq2SeqTranslator(keras.Model):
+class Seq2SeqTranslator(ConfigModel):
     """``(source_ids (B, S), target_in_ids (B, T)) → logits (B, T, target_vocabulary)``.
 
     Id 0 is padding on both sides (masked everywhere: padded source steps get no attention,
@@ -240,21 +231,19 @@ class Seq2SeqTranslator(keras.Model):
         )
 
     def get_config(self):
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "source_vocabulary_size": self.source_vocabulary_size,
-            "target_vocabulary_size": self.target_vocabulary_size,
-            "embedding_dim": self.embedding_dim,
-            "embedding_dropout": self.embedding_dropout,
-            "rnn": dict(self.rnn),
-            "decoder_units": self.decoder_units,
-            "attention": self.attention_score,
-            "attention_units": self.attention_units,
-            "attentional_units": self.attentional_units,
-            "output_dropout": self.output_dropout_rate,
-        }
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**legacy_stack_config(config))
+        config = super().get_config()
+        config.update(
+            {
+                "source_vocabulary_size": self.source_vocabulary_size,
+                "target_vocabulary_size": self.target_vocabulary_size,
+                "embedding_dim": self.embedding_dim,
+                "embedding_dropout": self.embedding_dropout,
+                "rnn": dict(self.rnn),
+                "decoder_units": self.decoder_units,
+                "attention": self.attention_score,
+                "attention_units": self.attention_units,
+                "attentional_units": self.attentional_units,
+                "output_dropout": self.output_dropout_rate,
+            }
+        )
+        return config

@@ -8,8 +8,9 @@ from typing import Any
 import keras
 
 from models.char_features import CharFeatures
+from models.config_model import ConfigModel
 from models.crf import CRF
-from models.rnn_stack import RNNStack, legacy_stack_config, stack_config
+from models.rnn_stack import RNNStack, stack_config
 from models.tag_softmax import TagSoftmax
 from models.token_dropout import TokenDropout
 
@@ -17,7 +18,7 @@ FEATURE_INPUTS = ("word_ids", "casing_ids", "char_ids")
 
 
 @keras.saving.register_keras_serializable(package="rnn_pipelines")
-class SequenceTagger(keras.Model):
+class SequenceTagger(ConfigModel):
     """The training model of a BiLSTM-CRF tagger (Lample et al. 2016; Ma & Hovy 2016).
 
     Inputs (a dict, id 0 = padding everywhere; padding on the right):
@@ -66,17 +67,7 @@ class SequenceTagger(keras.Model):
             raise ValueError(f"output must be 'crf' or 'softmax', got {output!r}")
         if char_encoder not in ("cnn", "lstm", "none"):
             raise ValueError(f"char_encoder must be cnn, lstm or none, got {char_encoder!r}")
-        rnn = stack_config(
-            rnn,
-            cell="lstm",
-            units=100,
-            num_layers=1,
-            bidirectional=True,
-            merge_mode="concat",
-            dropout=0.0,
-            recurrent_dropout=0.0,
-            residual=False,
-        )
+        rnn = stack_config(rnn, cell="lstm", units=100, num_layers=1, bidirectional=True)
         # === Layers ===
         self.word_dropout = TokenDropout(word_dropout, name="word_dropout")
         self.word_embedding = keras.layers.Embedding(
@@ -162,31 +153,30 @@ class SequenceTagger(keras.Model):
         return self._tagging_model
 
     def get_config(self):
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "word_vocabulary_size": self.word_vocabulary_size,
-            "char_vocabulary_size": self.char_vocabulary_size,
-            "casing_vocabulary_size": self.casing_vocabulary_size,
-            "num_tags": self.num_tags,
-            "word_embedding_dim": self.word_embedding_dim,
-            "casing_embedding_dim": self.casing_embedding_dim,
-            "char_encoder": self.char_encoder,
-            "char_embedding_dim": self.char_embedding_dim,
-            "char_units": self.char_units,
-            "char_kernel_size": self.char_kernel_size,
-            "word_dropout": self.word_dropout_rate,
-            "feature_dropout": self.feature_dropout_rate,
-            "rnn": dict(self.rnn),
-            "output_dropout": self.output_dropout_rate,
-            "output": self.output_type,
-        }
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**legacy_stack_config(config))
+        config = super().get_config()
+        config.update(
+            {
+                "word_vocabulary_size": self.word_vocabulary_size,
+                "char_vocabulary_size": self.char_vocabulary_size,
+                "casing_vocabulary_size": self.casing_vocabulary_size,
+                "num_tags": self.num_tags,
+                "word_embedding_dim": self.word_embedding_dim,
+                "casing_embedding_dim": self.casing_embedding_dim,
+                "char_encoder": self.char_encoder,
+                "char_embedding_dim": self.char_embedding_dim,
+                "char_units": self.char_units,
+                "char_kernel_size": self.char_kernel_size,
+                "word_dropout": self.word_dropout_rate,
+                "feature_dropout": self.feature_dropout_rate,
+                "rnn": dict(self.rnn),
+                "output_dropout": self.output_dropout_rate,
+                "output": self.output_type,
+            }
+        )
+        return config
 
 
-# Checkpoints saved before POS shared this model name it NERTagger (its stack settings flat:
-# ``legacy_stack_config``); they load as a SequenceTagger. Lookup only: new saves use the new name.
+# Checkpoints saved before POS shared this model name it NERTagger (its stack settings flat,
+# which ``ConfigModel.from_config`` upgrades); they load as a SequenceTagger. Lookup only: new
+# saves use the new name.
 keras.saving.get_custom_objects()["rnn_pipelines>NERTagger"] = SequenceTagger

@@ -4,6 +4,7 @@ import keras
 import numpy as np
 import pytest
 
+from models.layer_norm_cell import LayerNormCell
 from models.layer_norm_gru_cell import LayerNormGRUCell
 from models.layer_norm_lstm_cell import LayerNormLSTMCell
 
@@ -80,4 +81,32 @@ def test_cell_config_round_trip(cell_class):
     assert clone.get_config() == cell.get_config()
     assert (
         keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(cell)).units == 6
+    )
+
+
+@pytest.mark.parametrize(
+    ("cell_class", "gates", "own_weights", "state_size"),
+    [
+        (LayerNormLSTMCell, 4, ["cell_gamma", "cell_beta"], [4, 4]),
+        (LayerNormGRUCell, 3, [], 4),
+    ],
+)
+def test_cells_share_the_base_and_keep_their_weight_order(
+    cell_class, gates, own_weights, state_size
+):
+    # Weight order decides seeded initial values and how checkpoints load: the base's weights
+    # first, in this order, then the cell's own.
+    cell = cell_class(4)
+    cell.build((2, 3))
+    assert isinstance(cell, LayerNormCell) and cell.gates == gates
+    assert cell.state_size == state_size and cell.output_size == 4
+    shared = ["kernel", "recurrent_kernel", "bias", "input_gamma", "input_beta"]
+    shared += ["recurrent_gamma", "recurrent_beta"]
+    assert [w.name for w in cell.weights] == shared + own_weights
+    width = gates * 4
+    shapes = [(3, width), (4, width)] + [(width,)] * 5 + [(4,)] * len(own_weights)
+    assert [tuple(w.shape) for w in cell.weights] == shapes
+    keys = {"units", "epsilon", "kernel_initializer", "recurrent_initializer"}
+    assert set(cell.get_config()) - set(keras.layers.Layer().get_config()) == keys | (
+        {"forget_bias"} if own_weights else set()
     )

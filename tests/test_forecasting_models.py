@@ -3,8 +3,10 @@
 import keras
 import numpy as np
 import pytest
+from model_helpers import flat_config, stack_settings
 
 from models.conv_rnn_forecaster import STACK_DEFAULTS, ConvRNNForecaster
+from models.forecaster import Forecaster
 from models.linear_forecaster import LinearForecaster
 
 UNITS_4 = {"units": 4}
@@ -102,10 +104,10 @@ def test_stack_settings_are_one_rnn_entry_and_old_flat_configs_load():
     config = model.get_config()
     assert config["rnn"] == {**STACK_DEFAULTS, "units": 4}
     assert STACK_DEFAULTS["cell"] == "gru" and not STACK_DEFAULTS["bidirectional"]
+    assert stack_settings(cell="gru", units=32) == STACK_DEFAULTS
     assert not set(config) & {"cell", "units", "num_layers", "bidirectional", "residual"}
     # A checkpoint config from before the "rnn" entry: the stack settings at the top level.
-    flat = {key: value for key, value in config.items() if key != "rnn"}
-    flat.update(config["rnn"], cell="lstm", num_layers=2)
+    flat = {**flat_config(config), "cell": "lstm", "num_layers": 2}
     old = ConvRNNForecaster.from_config(flat)
     assert old.get_config()["rnn"] == {**config["rnn"], "cell": "lstm", "num_layers": 2}
     assert [layer.name for layer in old.get_layer("encoder").rnn_layers] == ["lstm_0", "lstm_1"]
@@ -148,3 +150,35 @@ def test_linear_delta_and_ridge_shrinkage():
     # A huge penalty leaves only the (unpenalised) bias: the mean change from the last value.
     out = keras.ops.convert_to_numpy(model(x))[:, 0, 0]
     np.testing.assert_allclose(out - x[:, -1, 1], delta.mean(), atol=1e-3)
+
+
+def test_both_forecasters_share_the_window_base_and_keep_their_layer_order():
+    linear = LinearForecaster(8, 5, horizon=2, num_targets=2, delta_indices=(3, 1))
+    conv = _forecaster(
+        horizon=2,
+        num_targets=2,
+        conv_filters=(4,),
+        head_units=3,
+        highway=True,
+        delta_indices=[3, 1],
+    )
+    window = {"lookback": 8, "num_features": 5, "horizon": 2, "num_targets": 2}
+    for model in (linear, conv):
+        assert isinstance(model, Forecaster) and model.delta_indices == (3, 1)
+        config = model.get_config()
+        assert {key: config[key] for key in window} == window and config["delta_indices"] == [3, 1]
+        assert type(model).from_config(config).get_config() == config
+        with pytest.raises(ValueError, match="one input feature per target"):
+            type(model)(8, 5, num_targets=2, delta_indices=(1,))
+    # Layer and weight order decide the seeded initial values (the benchmark is bit-for-bit).
+    assert [layer.name for layer in linear.layers] == ["window", "flatten", "head", "forecast"]
+    assert [w.path for w in linear.weights] == ["head/kernel", "head/bias"]
+    assert [layer.name for layer in conv.layers] == [
+        *("window", "conv_0", "pool_0", "conv_dropout", "encoder", "hidden", "head_dropout"),
+        *("flatten", "head", "highway", "forecast"),
+    ]
+    gru = [f"encoder/gru_0/gru_cell/{name}" for name in ("kernel", "recurrent_kernel", "bias")]
+    assert [w.path for w in conv.weights] == [
+        *("conv_0/kernel", "conv_0/bias", *gru, "hidden/kernel", "hidden/bias"),
+        *("head/kernel", "head/bias", "highway/kernel", "highway/bias"),
+    ]

@@ -4,6 +4,7 @@ import keras
 import numpy as np
 import pytest
 from keras import ops
+from model_helpers import flat_config, stack_settings
 
 from models.char_features import CharFeatures
 from models.sequence_tagger import FEATURE_INPUTS, SequenceTagger
@@ -172,16 +173,7 @@ def test_tagger_rejects_unknown_options():
 
 def test_tagger_config_holds_the_stack_as_one_entry():
     config = _tagger().get_config()
-    assert config["rnn"] == {
-        "cell": "lstm",
-        "units": 8,
-        "num_layers": 1,
-        "bidirectional": True,
-        "merge_mode": "concat",
-        "dropout": 0.0,
-        "recurrent_dropout": 0.0,
-        "residual": False,
-    }
+    assert config["rnn"] == stack_settings(units=8, bidirectional=True)
     assert not {"cell", "units", "num_layers"} & set(config)
     with pytest.raises(ValueError, match=r"rnn: unknown stack setting\(s\) \['layers'\]"):
         SequenceTagger(30, 12, 8, 5, rnn={"layers": 2})
@@ -190,8 +182,7 @@ def test_tagger_config_holds_the_stack_as_one_entry():
 def test_checkpoint_config_of_the_old_ner_tagger_still_loads():
     # Saved before the tagger served POS: class NERTagger, the stack's settings flat.
     model = _tagger("crf", "lstm")
-    flat = {k: v for k, v in model.get_config().items() if k != "rnn"}
-    flat.update(model.get_config()["rnn"])
+    flat = flat_config(model.get_config())
     loaded = keras.saving.deserialize_keras_object(
         {
             "module": "models.ner_tagger",

@@ -6,6 +6,7 @@ import zipfile
 import keras
 import numpy as np
 import pytest
+from model_helpers import flat_config, stack_settings
 
 from models.rnn_classifier import RNNClassifier
 
@@ -59,16 +60,7 @@ def test_config_holds_the_stack_as_one_entry():
     config = model.get_config()
     assert not {"cell", "units", "num_layers", "bidirectional"} & set(config)
     # Every stack setting: RNNStack's defaults, the classifier's (bidirectional), then rnn.
-    assert config["rnn"] == {
-        "cell": "gru",
-        "units": 4,
-        "num_layers": 1,
-        "bidirectional": True,
-        "merge_mode": "concat",
-        "dropout": 0.0,
-        "recurrent_dropout": 0.0,
-        "residual": False,
-    }
+    assert config["rnn"] == stack_settings(cell="gru", units=4, bidirectional=True)
     with pytest.raises(ValueError, match="unknown stack setting"):
         RNNClassifier(vocabulary_size=12, rnn={"unit": 4})
 
@@ -79,17 +71,11 @@ def test_old_flat_config_still_builds(tmp_path):
     stack = {"cell": "gru", "units": 4, "num_layers": 2, "residual": True}
     model = RNNClassifier(vocabulary_size=12, embedding_dim=4, rnn=stack, pooling="mean")
     config = model.get_config()
-    flat = {**{key: value for key, value in config.items() if key != "rnn"}, **config["rnn"]}
+    flat = flat_config(config)
     assert "units" in flat and "rnn" not in flat
     rebuilt = RNNClassifier.from_config(flat)
     assert rebuilt.get_config()["rnn"] == config["rnn"]
-    assert config["rnn"] == {
-        **stack,
-        "bidirectional": True,
-        "merge_mode": "concat",
-        "dropout": 0.0,
-        "recurrent_dropout": 0.0,
-    }
+    assert config["rnn"] == stack_settings(**stack, bidirectional=True)
     assert rebuilt.get_layer("encoder").num_layers == 2 and rebuilt.get_layer("encoder").residual
 
     # The same through a whole .keras file whose config is rewritten in the old form.

@@ -6,6 +6,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from model_helpers import flat_config
 
 from models.beam_search import beam_search, greedy_search, length_penalty_factor
 from models.encoder_decoder_attention import EncoderDecoderAttention
@@ -132,7 +133,7 @@ def test_config_has_one_rnn_entry_and_an_old_flat_config_still_builds():
     assert config["rnn"] == {**ENCODER_DEFAULTS, **expected}
     assert not set(STACK_KEYS) & set(config)
     # Checkpoints saved before the stack became one entry had its settings at the top level.
-    flat = {key: value for key, value in config.items() if key != "rnn"} | config["rnn"]
+    flat = flat_config(config)
     old = Seq2SeqTranslator.from_config(flat)
     assert old.get_config() == config
     old.set_weights(model.get_weights())
