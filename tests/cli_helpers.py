@@ -1,10 +1,14 @@
 """Helpers the pipeline tests share: the project CLI and ``saved_model_cli run`` (subprocesses),
-and one whole tiny run in-process."""
+one whole tiny run in-process (as a module-scoped fixture), and the tagging tasks' check that
+evaluation and serving tag alike."""
 
 import os
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -46,15 +50,64 @@ def saved_model_cli_run(saved_model: str | Path, signature: str, input_exprs: st
     return result.stdout
 
 
-def train_evaluate_export(task_name: str, config: str | Path, run_dir: Path):
-    """One whole run in this process, for a module-scoped fixture: ``task_name`` trained with
-    ``config`` into ``run_dir``, evaluated on test and exported; returns
-    ``(task, run_dir, metrics, exported)``."""
+def tiny_config(task_name: str) -> Path:
+    """``configs/<task_name>_tiny.yaml``, the config the pipeline tests train with."""
+    return ROOT / "configs" / f"{task_name}_tiny.yaml"
+
+
+def train_evaluate_export(
+    task_name: str, config: str | Path, run_dir: Path, splits: Sequence[str] = ("test",)
+):
+    """One whole run in this process: ``task_name`` trained with ``config`` into ``run_dir``,
+    evaluated on each of ``splits`` in turn and exported; returns ``(task, run_dir, metrics,
+    exported)``, ``metrics`` the one split's metrics, or with several splits a dict by split."""
     from pipelines.registry import get_task
     from pipelines.spine import runner
     from pipelines.spine.config import load_config
 
     task = get_task(task_name)
     runner.train(task, load_config(task.config_class, config), run_dir)
-    metrics = runner.evaluate(task, run_dir, "test")
+    by_split = {split: runner.evaluate(task, run_dir, split) for split in splits}
+    metrics = by_split[splits[0]] if len(splits) == 1 else by_split
     return task, run_dir, metrics, runner.export(task, run_dir)
+
+
+def tiny_run_fixture(task_name: str, splits: Sequence[str] = ("test",)):
+    """A module-scoped fixture for one whole tiny run of ``task_name`` (its tiny config; see
+    :func:`train_evaluate_export`), shared by a test module: ``trained = tiny_run_fixture("pos")``
+    (pytest names the fixture after the module attribute)."""
+
+    @pytest.fixture(scope="module")
+    def tiny_run(tmp_path_factory):
+        run_dir = tmp_path_factory.mktemp("runs") / task_name / "tiny"
+        return train_evaluate_export(task_name, tiny_config(task_name), run_dir, splits)
+
+    return tiny_run
+
+
+def check_evaluation_tags_match_serving(trained, count: int):
+    """A tagging task's evaluation path (tf.data features, ordered batches) and serving path
+    (strings in the graph, ``tag_tokens``) tag the first ``count`` test sentences identically;
+    returns ``(tokens, predicted, loaded)`` (the sentences' tokens, their tags, the SavedModel)
+    for further checks."""
+    import numpy as np
+    import tensorflow as tf
+
+    from data.tagged_corpus import read_split
+    from pipelines.spine import runner
+    from pipelines.tagging.serving import SentenceTagger
+
+    task, run_dir, _, exported = trained
+    cfg, info = runner.load_run(task, run_dir)
+    model = runner.load_best_model(run_dir)
+    sentences = read_split(cfg.data, task.corpus_format(cfg), "test").subset(np.arange(count))
+    ordered = task.ordered_batches(cfg, info, task.encoder(cfg, info), sentences)
+    predicted = SentenceTagger(model, info.output_tags).tag(ordered)
+    loaded = tf.saved_model.load(str(exported["path"]))
+    width = max(len(s) for s in sentences.tokens)
+    padded = [s + [""] * (width - len(s)) for s in sentences.tokens]
+    served = loaded.signatures["tag_tokens"](tokens=tf.constant(padded))["tags"].numpy()
+    assert predicted == [
+        [t.decode() for t in row[: len(s)]] for row, s in zip(served, sentences.tokens, strict=True)
+    ]
+    return sentences.tokens, predicted, loaded

@@ -4,14 +4,13 @@ SavedModel + saved_model_cli, predict CLI, TFDS, and the hidden-unit inspector."
 import dataclasses
 import json
 import math
-from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
-from cli_helpers import run_cli, saved_model_cli_run
+from cli_helpers import run_cli, saved_model_cli_run, tiny_config, tiny_run_fixture
 
 from data.char_text import CharVocabulary
 from models.char_lm import CharLanguageModel
@@ -22,8 +21,7 @@ from pipelines.registry import get_task
 from pipelines.spine import runner
 from pipelines.spine.config import ConfigError, load_config
 
-ROOT = Path(__file__).resolve().parent.parent
-TINY = ROOT / "configs" / "charlm_tiny.yaml"
+TINY = tiny_config("charlm")
 
 
 def _tiny(*overrides: str):
@@ -32,15 +30,8 @@ def _tiny(*overrides: str):
     return task, load_config(task.config_class, TINY, list(overrides))
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    """One tiny stateful run (train → evaluate both splits → export) shared below."""
-    task, cfg = _tiny()
-    run_dir = tmp_path_factory.mktemp("runs") / "charlm" / "tiny"
-    runner.train(task, cfg, run_dir)
-    metrics = {split: runner.evaluate(task, run_dir, split) for split in ("test", "validation")}
-    exported = runner.export(task, run_dir)
-    return task, run_dir, metrics, exported
+# One tiny stateful run; metrics by split.
+trained = tiny_run_fixture("charlm", splits=("test", "validation"))
 
 
 def _generate(run_dir, task):

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import tensorflow as tf
-from cli_helpers import run_cli, saved_model_cli_run, train_evaluate_export
+from cli_helpers import run_cli, saved_model_cli_run, tiny_config, tiny_run_fixture
 
 from data.forecast_series import load_series_for, windows_dataset
 from data.sources import DataUnavailableError
@@ -28,7 +28,7 @@ from pipelines.spine import runner
 from pipelines.spine.config import ConfigError, load_config
 
 ROOT = Path(__file__).resolve().parent.parent
-TINY = ROOT / "configs" / "forecasting_tiny.yaml"
+TINY = tiny_config("forecasting")
 SAMPLE = ROOT / "data" / "samples" / "forecasting" / "beijing_pm25_2014.csv.gz"
 DATA_ROOT = Path(os.environ.get("DATA_ROOT", ROOT.parent / "shared" / "data"))
 
@@ -37,11 +37,7 @@ def _sample_lines() -> list[str]:
     return gzip.decompress(SAMPLE.read_bytes()).decode().splitlines()
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    """One tiny training run shared by the tests below (train, evaluate, export)."""
-    run_dir = tmp_path_factory.mktemp("runs") / "forecasting" / "tiny"
-    return train_evaluate_export("forecasting", TINY, run_dir)
+trained = tiny_run_fixture("forecasting")
 
 
 # --- data --------------------------------------------------------------------------------------

@@ -9,29 +9,29 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
-from cli_helpers import run_cli, saved_model_cli_run, train_evaluate_export
+from cli_helpers import (
+    check_evaluation_tags_match_serving,
+    run_cli,
+    saved_model_cli_run,
+    tiny_config,
+    tiny_run_fixture,
+)
 
 from data.tag_schemes import convert
-from data.tagged_corpus import read_split
 from pipelines.ner.metrics import EntityF1, entity_metrics
 from pipelines.ner.serving import entity_record
 from pipelines.registry import get_task
 from pipelines.spine import runner
 from pipelines.spine.config import load_config
 from pipelines.tagging.metrics import TokenAccuracy, accuracy_metrics, token_accuracy
-from pipelines.tagging.serving import SentenceTagger, predict_records
+from pipelines.tagging.serving import predict_records
 from pipelines.tagging.task import TaggingValidation
 
-ROOT = Path(__file__).resolve().parent.parent
-TINY = ROOT / "configs" / "ner_tiny.yaml"
+TINY = tiny_config("ner")
 WNUT_TYPES = {"corporation", "creative-work", "group", "location", "person", "product"}
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    """One tiny training run on the WNUT-17 sample, shared by the tests below."""
-    run_dir = tmp_path_factory.mktemp("runs") / "ner" / "tiny"
-    return train_evaluate_export("ner", TINY, run_dir)
+trained = tiny_run_fixture("ner")  # on the bundled WNUT-17 sample
 
 
 # ----------------------------------------------------------------------------- metrics
@@ -157,19 +157,7 @@ def test_export_matches_keras_model(trained):
 def test_evaluation_tags_match_serving(trained):
     # The evaluation path (tf.data features, ordered batches) and the serving path (strings
     # in the graph) tag the same sentences identically.
-    task, run_dir, _, exported = trained
-    cfg, info = runner.load_run(task, run_dir)
-    model = runner.load_best_model(run_dir)
-    sentences = read_split(cfg.data, task.corpus_format(cfg), "test").subset(np.arange(40))
-    ordered = task.ordered_batches(cfg, info, task.encoder(cfg, info), sentences)
-    predicted = SentenceTagger(model, info.output_tags).tag(ordered)
-    tag_tokens = tf.saved_model.load(str(exported["path"])).signatures["tag_tokens"]
-    width = max(len(s) for s in sentences.tokens)
-    padded = [s + [""] * (width - len(s)) for s in sentences.tokens]
-    served = tag_tokens(tokens=tf.constant(padded))["tags"].numpy()
-    assert predicted == [
-        [t.decode() for t in row[: len(s)]] for row, s in zip(served, sentences.tokens, strict=True)
-    ]
+    check_evaluation_tags_match_serving(trained, 40)
 
 
 def test_saved_model_cli_run(trained):

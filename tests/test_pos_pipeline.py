@@ -3,33 +3,30 @@ the config rule for XPOS. The flow is NER's (pipelines/tagging); these tests che
 adds on top: CoNLL-U reading, UPOS tags, per-tag accuracy, the word/TAG predict record."""
 
 import json
-from pathlib import Path
 
-import numpy as np
 import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
-from cli_helpers import run_cli, saved_model_cli_run, train_evaluate_export
+from cli_helpers import (
+    check_evaluation_tags_match_serving,
+    run_cli,
+    saved_model_cli_run,
+    tiny_config,
+    tiny_run_fixture,
+)
 
 from data.tagged_corpus import read_split
 from pipelines.pos.serving import pos_record
 from pipelines.pos.task import ud_words
 from pipelines.registry import get_task
-from pipelines.spine import runner
 from pipelines.spine.config import ConfigError, load_config
-from pipelines.tagging.serving import SentenceTagger
 
-ROOT = Path(__file__).resolve().parent.parent
-TINY = ROOT / "configs" / "pos_tiny.yaml"
+TINY = tiny_config("pos")
 UPOS_LIST = "ADJ ADP ADV AUX CCONJ DET INTJ NOUN NUM PART PRON PROPN PUNCT SCONJ SYM VERB X"
 UPOS = set(UPOS_LIST.split())  # the 17 universal tags
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    """One tiny training run on the bundled EWT sample, shared by the tests below."""
-    run_dir = tmp_path_factory.mktemp("runs") / "pos" / "tiny"
-    return train_evaluate_export("pos", TINY, run_dir)
+trained = tiny_run_fixture("pos")  # on the bundled EWT sample
 
 
 def test_run_directory_and_metrics(trained):
@@ -50,20 +47,8 @@ def test_run_directory_and_metrics(trained):
 
 
 def test_evaluation_tags_match_serving(trained):
-    task, run_dir, _, exported = trained
-    cfg, info = runner.load_run(task, run_dir)
-    model = runner.load_best_model(run_dir)
-    sentences = read_split(cfg.data, task.corpus_format(cfg), "test").subset(np.arange(30))
-    ordered = task.ordered_batches(cfg, info, task.encoder(cfg, info), sentences)
-    predicted = SentenceTagger(model, info.output_tags).tag(ordered)
-    loaded = tf.saved_model.load(str(exported["path"]))
-    width = max(len(s) for s in sentences.tokens)
-    padded = [s + [""] * (width - len(s)) for s in sentences.tokens]
-    served = loaded.signatures["tag_tokens"](tokens=tf.constant(padded))["tags"].numpy()
-    assert predicted == [
-        [t.decode() for t in row[: len(s)]] for row, s in zip(served, sentences.tokens, strict=True)
-    ]
-    texts = [" ".join(s) for s in sentences.tokens[:3]]
+    tokens, predicted, loaded = check_evaluation_tags_match_serving(trained, 30)
+    texts = [" ".join(s) for s in tokens[:3]]
     by_text = loaded.signatures["serving_default"](sentences=tf.constant(texts))
     assert [t.decode().split() for t in by_text["tags"].numpy()] == predicted[:3]
 

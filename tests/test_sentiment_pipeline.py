@@ -1,28 +1,22 @@
 """Sentiment end to end on the tiny config: train → evaluate → export → serve, CLI, TFDS."""
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
-from cli_helpers import run_cli, saved_model_cli_run, train_evaluate_export
+from cli_helpers import run_cli, saved_model_cli_run, tiny_config, tiny_run_fixture
 
 from pipelines.registry import TASKS, get_task
 from pipelines.sentiment.serving import serving_function
 from pipelines.spine import runner
 from pipelines.spine.config import load_config
 
-ROOT = Path(__file__).resolve().parent.parent
-TINY = ROOT / "configs" / "sentiment_tiny.yaml"
+TINY = tiny_config("sentiment")
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    """One tiny training run shared by the tests below (train, evaluate, export)."""
-    run_dir = tmp_path_factory.mktemp("runs") / "sentiment" / "tiny"
-    return train_evaluate_export("sentiment", TINY, run_dir)
+trained = tiny_run_fixture("sentiment")
 
 
 def test_run_directory_contents(trained):

@@ -1,13 +1,12 @@
 """Translation end to end on the tiny config: train → evaluate → export → serve, CLI, TFDS."""
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
-from cli_helpers import run_cli, saved_model_cli_run, train_evaluate_export
+from cli_helpers import run_cli, saved_model_cli_run, tiny_config, tiny_run_fixture
 
 from data.translation_corpus import load_split
 from data.translation_text import END_ID, START_ID
@@ -17,16 +16,11 @@ from pipelines.spine.config import ConfigError, load_config
 from pipelines.translation.metrics import corpus_scores
 from pipelines.translation.serving import banned_ids, make_translate_function, translate_functions
 
-ROOT = Path(__file__).resolve().parent.parent
-TINY = ROOT / "configs" / "translation_tiny.yaml"
+TINY = tiny_config("translation")
 SENTENCES = ["Tengo hambre.", "¿Dónde está la estación?"]
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    """One tiny training run shared by the tests below (train, evaluate, export)."""
-    run_dir = tmp_path_factory.mktemp("runs") / "translation" / "tiny"
-    return train_evaluate_export("translation", TINY, run_dir)
+trained = tiny_run_fixture("translation")
 
 
 def test_run_directory_and_reports(trained):

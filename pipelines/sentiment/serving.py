@@ -1,8 +1,10 @@
-"""Raw text in, sentiment out: the tf.function behind ``serving_default`` and ``predict``."""
+"""Raw text in, sentiment out: the tf.function behind ``serving_default`` and ``predict``, and
+the SavedModel that exports it."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 import keras
@@ -39,6 +41,22 @@ def serving_function(
         return {"probability": probability, "label": label}
 
     return serve, vectorizer
+
+
+def export_classifier(
+    model: keras.Model, cfg: SentimentConfig, info: SentimentInfo, path: Path
+) -> dict[str, Any]:
+    """Writes the SavedModel with :func:`serving_function` as ``serving_default``; returns the
+    example call's inputs."""
+    serve, vectorizer = serving_function(model, cfg, info)
+    example = {"text": tf.constant(["a great movie", ""])}
+    serve(**example)  # traces the graph, which builds the vectorizer for tracking
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.track(vectorizer)
+    archive.add_endpoint("serving_default", serve)
+    archive.write_out(str(path), verbose=False)
+    return example
 
 
 def predictions(serve: Serve, texts: Iterable[str]) -> Iterator[dict[str, Any]]:

@@ -9,7 +9,6 @@ from typing import Any
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from data.bucketing import Batches
 from data.text_classification import LabelledTexts, evaluation_texts, train_validation
@@ -17,7 +16,12 @@ from data.text_vectorizer import adapt_vectorizer, make_vectorizer, text_classif
 from models.rnn_classifier import RNNClassifier
 from pipelines.sentiment.config import SentimentConfig, SentimentInfo
 from pipelines.sentiment.metrics import classifier_metrics
-from pipelines.sentiment.serving import predictions, serving_function, trained_vectorizer
+from pipelines.sentiment.serving import (
+    export_classifier,
+    predictions,
+    serving_function,
+    trained_vectorizer,
+)
 from pipelines.spine.task import Benchmark, Evaluation, Prepared, Task, check_split, input_lines
 
 
@@ -112,15 +116,7 @@ class SentimentTask(Task[SentimentConfig, SentimentInfo]):
     def export(
         self, model: keras.Model, cfg: SentimentConfig, info: SentimentInfo, path: Path
     ) -> dict[str, Any]:
-        serve, vectorizer = serving_function(model, cfg, info)
-        example = {"text": tf.constant(["a great movie", ""])}
-        serve(**example)  # traces the graph, which builds the vectorizer for tracking
-        archive = keras.export.ExportArchive()
-        archive.track(model)
-        archive.track(vectorizer)
-        archive.add_endpoint("serving_default", serve)
-        archive.write_out(str(path), verbose=False)
-        return example
+        return export_classifier(model, cfg, info, path)
 
     def add_predict_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--input", help="file with one text per line (default: stdin)")

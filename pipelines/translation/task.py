@@ -21,14 +21,7 @@ from data.translation_pairs import SentencePairs
 from data.translation_text import pair_dataset
 from models.seq2seq_translator import Seq2SeqTranslator
 from models.sequence_crossentropy import SequenceCrossentropy
-from pipelines.spine.task import (
-    Benchmark,
-    Evaluation,
-    Prepared,
-    Task,
-    check_split,
-    input_lines,
-)
+from pipelines.spine.task import Benchmark, Evaluation, Prepared, Task, check_split, input_lines
 from pipelines.translation.callbacks import validation_bleu
 from pipelines.translation.config import TranslationConfig, TranslationInfo
 from pipelines.translation.decoding import SplitTranslations, translate_split, write_translations
