@@ -136,3 +136,17 @@ def test_cross_key_rule_names_the_dotted_key():
             SentimentConfig, {"model": {"rnn": {"cell": "ln_lstm", "recurrent_dropout": 0.2}}}
         )
     assert from_dict(RNNConfig, {"cell": "lstm", "recurrent_dropout": 0.2}).recurrent_dropout == 0.2
+
+
+def test_model_settings_are_the_section_keys_with_the_stack_as_rnn():
+    from pipelines.spine.sections import model_settings
+
+    @dataclass(frozen=True)
+    class Model:
+        width: int = 3
+        encoder: RNNConfig = field(default_factory=lambda: RNNConfig(units=5, layers=2))
+        smoothing: float = 0.1
+
+    settings = model_settings(Model(), exclude=("smoothing",))
+    assert settings == {"width": 3, "rnn": RNNConfig(units=5, layers=2).stack()}
+    assert settings["rnn"]["num_layers"] == 2 and settings["rnn"]["units"] == 5

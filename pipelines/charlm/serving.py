@@ -9,12 +9,12 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-import keras
 import numpy as np
 import tensorflow as tf
 
 from data.char_text import CharVocabulary
 from models.char_lm import CharLanguageModel
+from pipelines.spine.saved_model import write_saved_model
 from pipelines.spine.task import input_lines
 
 GENERATE_SIGNATURE = [
@@ -136,11 +136,8 @@ def export(
     }
     generate(**example)  # traces both endpoints before tracking
     sample(**example, top_k=tf.constant(5), seed=tf.constant(1, tf.int64))
-    archive = keras.export.ExportArchive()
-    archive.track(model)
-    archive.add_endpoint("generate", generate)  # the first endpoint is serving_default too
-    archive.add_endpoint("sample", sample)
-    archive.write_out(str(path), verbose=False)
+    # The first endpoint, generate, is serving_default too.
+    write_saved_model(path, [model], {"generate": generate, "sample": sample})
     return example
 
 

@@ -60,9 +60,7 @@ def _vocabulary(info: CharLMInfo) -> CharVocabulary:
 
 class CharLMTask(Task[CharLMConfig, CharLMInfo]):
     name = "charlm"
-    sample_config = "configs/charlm_sample.yaml"
     benchmark = Benchmark(
-        config="configs/charlm.yaml",
         dataset="Tiny Shakespeare (karpathy/char-rnn), DATA_ROOT/tinyshakespeare/input.txt; "
         "90/5/5 split by characters as TFDS tiny_shakespeare (1,003,854 / 55,770 / 55,770)",
         metric="nats_per_char",

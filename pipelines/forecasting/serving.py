@@ -21,6 +21,7 @@ from data.forecast_series import read_recent_rows
 from data.timeseries_csv import SeriesTable
 from data.timeseries_windows import WindowSpec
 from pipelines.forecasting.config import ForecastingData, ForecastingInfo
+from pipelines.spine.saved_model import write_saved_model
 
 PREDICT_BATCH = 256  # windows per serving call in predict
 
@@ -43,7 +44,7 @@ def serving_function(model: keras.Model, info: ForecastingInfo) -> Callable[...,
     return serve
 
 
-def write_saved_model(
+def export_forecaster(
     model: keras.Model, info: ForecastingInfo, table: SeriesTable, path: Path
 ) -> dict[str, tf.Tensor]:
     """The SavedModel at ``path``, ``serving_function`` as ``serving_default``; returns its
@@ -52,10 +53,7 @@ def write_saved_model(
     latest = table.values[len(table) - WindowSpec.of(info).span :: info.sampling_rate]
     example = {"window": tf.constant(latest[None], tf.float32)}
     serve(**example)  # traces the graph before it is written
-    archive = keras.export.ExportArchive()
-    archive.track(model)
-    archive.add_endpoint("serving_default", serve)
-    archive.write_out(str(path), verbose=False)
+    write_saved_model(path, [model], {"serving_default": serve})
     return example
 
 

@@ -10,7 +10,6 @@ the model and every baseline are scored on exactly the same windows.
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -25,10 +24,10 @@ from pipelines.forecasting.metrics import split_metrics
 from pipelines.forecasting.model import LOSSES, build_forecaster
 from pipelines.forecasting.plots import report_plots
 from pipelines.forecasting.serving import (
+    export_forecaster,
     forecast_records,
     recent_rows,
     serving_function,
-    write_saved_model,
 )
 from pipelines.spine.task import Benchmark, Evaluation, Prepared, Task
 
@@ -37,9 +36,7 @@ class ForecastingTask(Task[ForecastingConfig, ForecastingInfo]):
     """The next values of CSV columns: windows of rows → ``ConvRNNForecaster`` → forecasts."""
 
     name = "forecasting"
-    sample_config = "configs/forecasting_sample.yaml"
     benchmark = Benchmark(
-        config="configs/forecasting.yaml",
         dataset="Beijing PM2.5 hourly 2010-2014 (UCI; Liang et al. 2015), "
         "DATA_ROOT/beijing_pm25/pollution.csv.gz; TEMP 24 h ahead from 120 h of all features; "
         "chronological split 50/25/25, scored on the 10,813 test windows",
@@ -52,7 +49,7 @@ class ForecastingTask(Task[ForecastingConfig, ForecastingInfo]):
         table = load_series_for(cfg.data)
         splits = split_series(table, cfg.data)
         info = ForecastingInfo.learned(cfg.data, table, splits)
-        print(f"[forecasting] {info.summary()}", file=sys.stderr, flush=True)
+        self.say(info.summary())
         window = WindowSpec.of(cfg.data)
         datasets = window_datasets(table, splits, window, cfg.train.batch_size, cfg.seed)
         return Prepared(
@@ -95,7 +92,7 @@ class ForecastingTask(Task[ForecastingConfig, ForecastingInfo]):
     def export(
         self, model: keras.Model, cfg: ForecastingConfig, info: ForecastingInfo, path: Path
     ) -> dict[str, Any]:
-        return write_saved_model(model, info, load_series_for(cfg.data), path)
+        return export_forecaster(model, info, load_series_for(cfg.data), path)
 
     def add_predict_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument(

@@ -36,9 +36,7 @@ class NERTask(TaggingTask[NERConfig, NERInfo]):
     """Entities in IOB2: CoNLL sentences → word, casing and char ids → ``SequenceTagger``."""
 
     name = "ner"
-    sample_config = "configs/ner_sample.yaml"
     benchmark = Benchmark(
-        config="configs/ner.yaml",
         dataset="CoNLL-2003 English NER (Tjong Kim Sang & De Meulder 2003), DATA_ROOT/conll2003; "
         "14,041 train / 3,250 dev (checkpoint by entity F1) / 3,453 test sentences; "
         "entity-level micro F1 (seqeval, conlleval rules), no pretrained embeddings",

@@ -40,9 +40,7 @@ class POSTask(TaggingTask[POSConfig, POSInfo]):
     """Universal POS tags: CoNLL-U sentences → word, casing and char ids → ``SequenceTagger``."""
 
     name = "pos"
-    sample_config = "configs/pos_sample.yaml"
     benchmark = Benchmark(
-        config="configs/pos.yaml",
         dataset="UD English-EWT v2.16 (Silveira et al. 2014; CC BY-SA 4.0), "
         "DATA_ROOT/ud_english_ewt; 12,544 train / 2,001 dev (checkpoint by token accuracy) / "
         "2,077 test sentences; UPOS token accuracy, gold tokenisation, no pretrained embeddings",

@@ -12,6 +12,7 @@ import tensorflow as tf
 
 from data.text_vectorizer import make_vectorizer, pad_batch, texts_to_ids
 from pipelines.sentiment.config import SentimentConfig, SentimentInfo
+from pipelines.spine.saved_model import write_saved_model
 from pipelines.spine.task import batched
 
 LABEL_NAMES = ("negative", "positive")
@@ -51,11 +52,7 @@ def export_classifier(
     serve, vectorizer = serving_function(model, cfg, info)
     example = {"text": tf.constant(["a great movie", ""])}
     serve(**example)  # traces the graph, which builds the vectorizer for tracking
-    archive = keras.export.ExportArchive()
-    archive.track(model)
-    archive.track(vectorizer)
-    archive.add_endpoint("serving_default", serve)
-    archive.write_out(str(path), verbose=False)
+    write_saved_model(path, (model, vectorizer), {"serving_default": serve})
     return example
 
 

@@ -22,6 +22,7 @@ from pipelines.sentiment.serving import (
     serving_function,
     trained_vectorizer,
 )
+from pipelines.spine.sections import model_settings
 from pipelines.spine.task import Benchmark, Evaluation, Prepared, Task, check_split, input_lines
 
 
@@ -48,9 +49,7 @@ class SentimentTask(Task[SentimentConfig, SentimentInfo]):
     """Positive or negative: texts → token ids → ``RNNClassifier`` → a probability."""
 
     name = "sentiment"
-    sample_config = "configs/sentiment_sample.yaml"
     benchmark = Benchmark(
-        config="configs/sentiment.yaml",
         dataset="IMDB Large Movie Review v1 (Maas et al. 2011), DATA_ROOT/imdb; "
         "25,000 train (10% carved for validation, whole movies) / 25,000 test",
         metric="accuracy",
@@ -79,20 +78,10 @@ class SentimentTask(Task[SentimentConfig, SentimentInfo]):
         )
 
     def build_model(self, cfg: SentimentConfig, info: SentimentInfo) -> keras.Model:
-        m = cfg.model
         return RNNClassifier(
             vocabulary_size=len(info.vocabulary),
-            embedding_dim=m.embedding_dim,
-            embedding_dropout=m.embedding_dropout,
-            token_dropout=m.token_dropout,
-            rnn=m.rnn.stack(),
-            pooling=m.pooling,
-            head_dropout=m.head_dropout,
             num_classes=1,
-            bigram_buckets=m.bigram_buckets,
-            bigram_dim=m.bigram_dim,
-            bigram_lr_multiplier=m.bigram_lr_multiplier,
-            solo_rate=m.solo_rate,
+            **model_settings(cfg.model),
             name="sentiment_classifier",
         )
 

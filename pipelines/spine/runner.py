@@ -20,10 +20,6 @@ from pipelines.spine.task import Task
 from pipelines.spine.training import make_callbacks, make_optimizer, steps_per_epoch
 
 
-def _say(task: Task, message: str) -> None:
-    print(f"[{task.name}] {message}", file=sys.stderr, flush=True)
-
-
 def write_json(path: Path, record: dict[str, Any]) -> None:
     path.write_text(json.dumps(record, indent=2, default=_plain) + "\n", encoding="utf-8")
 
@@ -59,14 +55,13 @@ def train(task: Task, cfg: Any, run_dir: Path | None = None) -> Path:
     run_dir = run_dir or new_run_dir(task.name)
     run_dir.mkdir(parents=True, exist_ok=True)
     save_config(cfg, run_dir / CONFIG_FILE)
-    _say(task, f"run directory {run_dir}")
+    task.say(f"run directory {run_dir}")
     scope, replicas = devices.configure(cfg.train)  # before anything starts TensorFlow
     keras.utils.set_random_seed(cfg.seed)
 
     prepared = task.prepare(cfg)
     save_info(task, prepared.info, run_dir)
-    _say(
-        task,
+    task.say(
         f"data: {prepared.train_examples} train / {prepared.validation_examples} validation "
         f"examples ({cfg.data.source})",
     )
@@ -77,7 +72,7 @@ def train(task: Task, cfg: Any, run_dir: Path | None = None) -> Path:
             optimizer=make_optimizer(cfg.train, epoch_steps),
             **task.compile_args(cfg, prepared.info),
         )
-    _say(task, f"model: {model.count_params():,} parameters, {replicas} replica(s)")
+    task.say(f"model: {model.count_params():,} parameters, {replicas} replica(s)")
     task_callbacks = task.callbacks(cfg, prepared.info, prepared)
     callbacks, progress = make_callbacks(
         cfg.train, run_dir, prepared.probe_batch, task_callbacks, epoch_steps
@@ -113,8 +108,7 @@ def train(task: Task, cfg: Any, run_dir: Path | None = None) -> Path:
         "history": history.history,
     }
     write_json(run_dir / "train_summary.json", summary)
-    _say(
-        task,
+    task.say(
         f"best {cfg.train.monitor} = {best} after {progress.epochs_run} epoch(s), {wall:.0f} s",
     )
     return run_dir
@@ -140,7 +134,7 @@ def evaluate(task: Task, run_dir: Path, split: str = "test") -> dict[str, Any]:
         record["reports"] = [str(Path(p).relative_to(run_dir)) for p in reports]
     name = "metrics.json" if split == "test" else f"metrics_{split}.json"
     write_json(run_dir / name, record)
-    _say(task, f"{split}: " + ", ".join(f"{k}={v}" for k, v in metrics.items() if _scalar(v)))
+    task.say(f"{split}: " + ", ".join(f"{k}={v}" for k, v in metrics.items() if _scalar(v)))
     return record
 
 
@@ -163,7 +157,7 @@ def export(task: Task, run_dir: Path) -> dict[str, Any]:
     outputs = reloaded.signatures["serving_default"](**example)
     inputs = {k: v.numpy().tolist() for k, v in example.items()}
     shown = {k: v.numpy().tolist() for k, v in outputs.items()}
-    _say(task, f"exported {path}; serving_default({brief(inputs)}) -> {brief(shown)}")
+    task.say(f"exported {path}; serving_default({brief(inputs)}) -> {brief(shown)}")
     return {"path": path, "inputs": inputs, "outputs": shown}
 
 

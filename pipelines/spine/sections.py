@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -102,3 +103,19 @@ class TaskConfig:
     data: Any = None
     model: Any = None
     train: TrainConfig = field(default_factory=TrainConfig)
+
+
+def model_settings(section: Any, exclude: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A model config section as its model's keyword arguments: the keys share the argument
+    names, and the stack section (an :class:`RNNConfig`, whatever its key) becomes ``rnn``,
+    the stack's settings. ``exclude``: keys that are not model arguments (e.g. a loss's)."""
+    settings: dict[str, Any] = {}
+    for f in dataclasses.fields(section):
+        value = getattr(section, f.name)
+        if f.name in exclude:
+            continue
+        if isinstance(value, RNNConfig):
+            settings["rnn"] = value.stack()
+        else:
+            settings[f.name] = value
+    return settings

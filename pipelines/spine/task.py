@@ -6,7 +6,7 @@ import abc
 import argparse
 import sys
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar, Generic, TypeVar, get_args
 
@@ -54,12 +54,12 @@ class Evaluation:
 class Benchmark:
     """A task's benchmark: the full config trained on real data (``make bench-<task>``)."""
 
-    config: str  # relative to the project root
     dataset: str  # what the data is, for the results table
     metric: str  # key in metrics.json
     goal: float
     higher_is_better: bool
     split: str = "test"  # the headline split
+    config: str | None = None  # relative to the project root; None = configs/<task>.yaml
     overrides: tuple[str, ...] = field(default=("data.source=files",))
 
 
@@ -74,7 +74,8 @@ class Task(abc.ABC, Generic[ConfigT, InfoT]):
     name: ClassVar[str]
     config_class: ClassVar[type]  # from the type arguments
     info_class: ClassVar[type]  # from the type arguments
-    sample_config: ClassVar[str]  # the demo's config (bundled data, minutes on a CPU)
+    # The demo's config (bundled data, minutes on a CPU); default configs/<name>_sample.yaml.
+    sample_config: ClassVar[str]
     benchmark: ClassVar[Benchmark | None] = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -83,6 +84,14 @@ class Task(abc.ABC, Generic[ConfigT, InfoT]):
             args = get_args(base)
             if len(args) == 2 and all(isinstance(arg, type) for arg in args):
                 cls.config_class, cls.info_class = args
+        if "name" in cls.__dict__:  # a concrete task: its configs by the naming convention
+            cls.sample_config = cls.__dict__.get("sample_config", f"configs/{cls.name}_sample.yaml")
+            if cls.benchmark is not None and cls.benchmark.config is None:
+                cls.benchmark = replace(cls.benchmark, config=f"configs/{cls.name}.yaml")
+
+    def say(self, message: str) -> None:
+        """A progress line on stderr, ``[<task>] message`` (stdout is for predictions)."""
+        print(f"[{self.name}] {message}", file=sys.stderr, flush=True)
 
     @abc.abstractmethod
     def prepare(self, cfg: ConfigT) -> Prepared[InfoT]:

@@ -7,7 +7,7 @@ its reader's keys; its model section is :class:`TaggingModel` (plus what only it
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from pipelines.spine.config import param
@@ -97,12 +97,6 @@ class TaggingModel:
     output: Literal["crf", "softmax"] = param(
         "crf", doc="output layer: linear-chain CRF (Viterbi decoding) or per-token softmax"
     )
-
-    def tagger_settings(self) -> dict[str, Any]:
-        """``SequenceTagger`` keyword arguments: its arguments share these keys' names (a
-        task's own model keys, such as NER's ``tag_scheme``, are not among them)."""
-        settings = {f.name: getattr(self, f.name) for f in fields(TaggingModel)}
-        return {**settings, "rnn": self.rnn.stack()}
 
 
 class TaggingConfig(Protocol):

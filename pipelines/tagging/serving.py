@@ -19,6 +19,7 @@ import tensorflow as tf
 
 from data.token_features import OrderedBatches, TokenEncoder, tag_strings
 from models.sequence_tagger import FEATURE_INPUTS
+from pipelines.spine.saved_model import write_saved_model
 from pipelines.spine.task import batched
 
 FEATURE_SPECS = {
@@ -123,13 +124,8 @@ def export_tagger(
     example = {"sentences": tf.constant(list(sentences))}
     fns["serving_default"](**example)  # traces the graph, which builds the lookups for tracking
     fns["tag_tokens"](tf.constant([list(row) for row in tokens]))
-    archive = keras.export.ExportArchive()
-    archive.track(model.tagging_model())
-    for resource in fns["encoder"].resources:
-        archive.track(resource)
-    archive.add_endpoint("serving_default", fns["serving_default"])
-    archive.add_endpoint("tag_tokens", fns["tag_tokens"])
-    archive.write_out(str(path), verbose=False)
+    endpoints = {name: fns[name] for name in ("serving_default", "tag_tokens")}
+    write_saved_model(path, [model.tagging_model(), *fns["encoder"].resources], endpoints)
     return example
 
 

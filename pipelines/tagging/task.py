@@ -15,9 +15,8 @@ from __future__ import annotations
 
 import abc
 import argparse
-import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
@@ -39,8 +38,9 @@ from data.token_features import (
     tagging_batches,
 )
 from models.sequence_tagger import SequenceTagger
+from pipelines.spine.sections import model_settings
 from pipelines.spine.task import Evaluation, Prepared, Task, check_split, input_lines
-from pipelines.tagging.config import TaggingConfig, TaggingData, TaggingInfo
+from pipelines.tagging.config import TaggingConfig, TaggingData, TaggingInfo, TaggingModel
 from pipelines.tagging.metrics import TagLists, TokenAccuracy, accuracy_metrics
 from pipelines.tagging.serving import (
     SentenceTagger,
@@ -129,9 +129,6 @@ class TaggingTask(Task[ConfigT, InfoT]):
 
     # ------------------------------------------------------------------------ data
 
-    def say(self, message: str) -> None:
-        print(f"[{self.name}] {message}", file=sys.stderr, flush=True)
-
     def encoder(self, cfg: ConfigT, info: InfoT) -> TokenEncoder:
         return TokenEncoder(info.words, info.chars, **cfg.data.encoder_settings())
 
@@ -214,7 +211,7 @@ class TaggingTask(Task[ConfigT, InfoT]):
             char_vocabulary_size=len(info.chars),
             casing_vocabulary_size=NUM_CASINGS,
             num_tags=len(info.tags),
-            **cfg.model.tagger_settings(),
+            **model_settings(cfg.model, exclude=task_model_keys(cfg.model)),
             name=f"{self.name}_tagger",
         )
 
@@ -265,6 +262,13 @@ class TaggingTask(Task[ConfigT, InfoT]):
         tag_text = self.serving_functions(model, cfg, info)["tag_text"]
         lines = input_lines(inputs, getattr(args, "input", None))
         yield from predict_records(tag_text, lines, self.predict_record)
+
+
+def task_model_keys(model: TaggingModel) -> tuple[str, ...]:
+    """A task's own model keys, which are not ``SequenceTagger`` arguments (NER's
+    ``tag_scheme``)."""
+    shared = {f.name for f in fields(TaggingModel)}
+    return tuple(f.name for f in fields(model) if f.name not in shared)
 
 
 def adapt_encoder(data: TaggingData, train: TaggedSentences) -> TokenEncoder:

@@ -24,6 +24,7 @@ from data.translation_text import (
     texts_to_ids,
 )
 from models.seq2seq_translator import Seq2SeqTranslator
+from pipelines.spine.saved_model import write_saved_model
 from pipelines.spine.task import batched
 from pipelines.translation.config import TranslationConfig, TranslationDecoding, TranslationInfo
 
@@ -124,13 +125,8 @@ def export_translator(
     example = {"source": tf.constant(EXAMPLE_SOURCES.get(info.source_language, ["", "?"]))}
     for serve in (beam, greedy):
         serve(**example)  # traces the graphs, which builds the vectorizer for tracking
-    archive = keras.export.ExportArchive()
-    for tracked in (model, vectorizer):
-        archive.track(tracked)
     endpoints = {"serving_default": beam, "translate": beam, "translate_greedy": greedy}
-    for name, serve in endpoints.items():
-        archive.add_endpoint(name, serve)
-    archive.write_out(str(path), verbose=False)
+    write_saved_model(path, (model, vectorizer), endpoints)
     return example
 
 

@@ -9,7 +9,6 @@ the exported SavedModel's ``translate`` signature maps source strings to target 
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from data.translation_pairs import SentencePairs
 from data.translation_text import pair_dataset
 from models.seq2seq_translator import Seq2SeqTranslator
 from models.sequence_crossentropy import SequenceCrossentropy
+from pipelines.spine.sections import model_settings
 from pipelines.spine.task import Benchmark, Evaluation, Prepared, Task, check_split, input_lines
 from pipelines.translation.callbacks import validation_bleu
 from pipelines.translation.config import TranslationConfig, TranslationInfo
@@ -34,9 +34,7 @@ class TranslationTask(Task[TranslationConfig, TranslationInfo]):
     """Sentence pairs → an attentional encoder-decoder → BLEU with beam search."""
 
     name = "translation"
-    sample_config = "configs/translation_sample.yaml"
     benchmark = Benchmark(
-        config="configs/translation.yaml",
         dataset="Tatoeba/manythings spa-eng (2018-05-13, CC BY 2.0 FR), "
         "DATA_ROOT/spa_eng/spa.txt.gz, Spanish→English; 118,964 pairs split 90/5/5 grouped by "
         "source sentence; cased sacreBLEU (13a) with beam search on the 5% test split",
@@ -53,7 +51,7 @@ class TranslationTask(Task[TranslationConfig, TranslationInfo]):
         vocabularies = learn_vocabularies(train, data)
         train_ids, dropped = training_pairs(train, vocabularies, data.max_train_length)
         if dropped:
-            _say(
+            self.say(
                 f"dropped {dropped} of {len(train)} training pairs longer than "
                 f"{data.max_train_length} tokens (data.max_train_length)"
             )
@@ -83,18 +81,10 @@ class TranslationTask(Task[TranslationConfig, TranslationInfo]):
         )
 
     def build_model(self, cfg: TranslationConfig, info: TranslationInfo) -> keras.Model:
-        m = cfg.model
         return Seq2SeqTranslator(
             source_vocabulary_size=len(info.source_vocabulary),
             target_vocabulary_size=len(info.target_vocabulary),
-            embedding_dim=m.embedding_dim,
-            embedding_dropout=m.embedding_dropout,
-            rnn=m.encoder.stack(),
-            decoder_units=m.decoder_units,
-            attention=m.attention,
-            attention_units=m.attention_units,
-            attentional_units=m.attentional_units,
-            output_dropout=m.output_dropout,
+            **model_settings(cfg.model, exclude=("label_smoothing",)),  # a loss setting
             name="seq2seq_translator",
         )
 
@@ -163,7 +153,3 @@ class TranslationTask(Task[TranslationConfig, TranslationInfo]):
         beam_size = getattr(args, "beam_size", None) or cfg.decoding.beam_size
         lines = input_lines(inputs, getattr(args, "input", None))
         yield from predict_translations(model, cfg, info, lines, beam_size)
-
-
-def _say(message: str) -> None:
-    print(f"[translation] {message}", file=sys.stderr, flush=True)
