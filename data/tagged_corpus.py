@@ -121,10 +121,12 @@ def read_train_validation(
 def read_evaluation(
     data: TaggedDataSection, fmt: CorpusFormat, split: str, say: Say | None = None
 ) -> TaggedSentences:
-    """``test`` sentences, or the ``validation`` ones exactly as training saw them."""
-    if split == "validation":
+    """``test`` sentences, or the ``validation`` ones exactly as training saw them (carved
+    from train only when the files source has no validation file)."""
+    if split == "validation" and data.source == "files" and data.validation_path is None:
         return read_train_validation(data, fmt, say).validation
-    return read_split(data, fmt, split, say)
+    sentences = read_split(data, fmt, split, say)
+    return sentences.head(data.max_validation_examples) if split == "validation" else sentences
 
 
 def _read_tfds(data: TaggedDataSection, fmt: CorpusFormat, split: str) -> TaggedSentences:

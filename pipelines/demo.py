@@ -5,11 +5,8 @@ from __future__ import annotations
 import os
 import sys
 import time
-from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 def selected(names: list[str] | None) -> list[str]:
@@ -27,6 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     from pipelines.registry import get_task
     from pipelines.spine import runner
     from pipelines.spine.config import load_config
+    from pipelines.spine.run_dir import PROJECT_ROOT
     from pipelines.spine.runner import brief
 
     rows = []

@@ -23,7 +23,6 @@ Tiny Shakespeare's validation split at batch 64).
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -84,14 +83,12 @@ class CharLMTask(Task[CharLMConfig, CharLMInfo]):
             validation_characters=len(validation_text),
             unknown_validation_characters=int(np.sum(validation_ids == 0)),
         )
-        print(
-            f"[charlm] {len(train_text):,} train / {len(validation_text):,} validation "
+        self.say(
+            f"{len(train_text):,} train / {len(validation_text):,} validation "
             f"characters, {len(vocabulary)} ids ({info.unknown_validation_characters} "
             f"validation characters unseen in train); "
             + ("consecutive windows per lane" if cfg.data.mode == "stateful" else "random windows")
-            + f" of {cfg.data.window}",
-            file=sys.stderr,
-            flush=True,
+            + f" of {cfg.data.window}"
         )
         return Prepared(
             train=train.dataset,

@@ -40,12 +40,22 @@ class POSData(TaggingData):
 
 
 @dataclass(frozen=True)
+class POSModel(TaggingModel):
+    """The shared tagger with a per-token softmax by default: UPOS tags depend little on the
+    neighbouring tags once the BiLSTM has read the sentence, and softmax trains faster."""
+
+    output: Literal["crf", "softmax"] = param(
+        "softmax", doc="output layer: per-token softmax or linear-chain CRF (Viterbi decoding)"
+    )
+
+
+@dataclass(frozen=True)
 class POSConfig(TaskConfig):
     """One POS-tagging run: data, model and training."""
 
     task: Literal["pos"] = param("pos", doc="the task this config is for")
     data: POSData = field(default_factory=POSData)
-    model: TaggingModel = field(default_factory=TaggingModel)
+    model: POSModel = field(default_factory=POSModel)
 
 
 @dataclass(kw_only=True)

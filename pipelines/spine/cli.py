@@ -82,7 +82,7 @@ def _is_user_error(err: Exception) -> bool:
 def _run(task, args) -> int:
     from pipelines.spine import runner
     from pipelines.spine.config import ConfigError, load_config
-    from pipelines.spine.run_dir import CONFIG_FILE, latest_run_dir
+    from pipelines.spine.run_dir import CONFIG_FILE, PROJECT_ROOT, latest_run_dir
 
     if args.verb == "train":
         overrides = list(args.overrides)
@@ -97,7 +97,7 @@ def _run(task, args) -> int:
                 )
             config_path = args.run_dir / CONFIG_FILE
         else:
-            config_path = Path(args.config or Path("configs") / f"{task.name}.yaml")
+            config_path = Path(args.config or PROJECT_ROOT / "configs" / f"{task.name}.yaml")
         cfg = load_config(task.config_class, config_path, overrides)
         runner.train(task, cfg, args.run_dir)
         return 0
