@@ -38,7 +38,9 @@ def main(argv: list[str] | None = None) -> int:
         rows.append((name, run_dir, metrics, exported, time.perf_counter() - started))
     print("\n=== demo summary (bundled samples; see benchmarks/ for the real datasets) ===")
     for name, run_dir, metrics, exported, seconds in rows:
-        scores = [f"{k} {v:.4f}" for k, v in metrics.items() if isinstance(v, float)][:4]
+        scores = [
+            f"{k} {v:.4f}" for k, v in metrics.items() if isinstance(v, float) and k != "seconds"
+        ][:4]
         print(
             f"{name:12s} {seconds:5.0f} s   test ({metrics['examples']} examples): "
             + ", ".join(scores)
