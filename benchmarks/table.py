@@ -11,6 +11,8 @@ import json
 import sys
 from pathlib import Path
 
+from pipelines.spine.readme_blocks import read_block, replace_block
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 README = ROOT / "README.md"
@@ -54,8 +56,7 @@ def table(results_dir: Path = RESULTS) -> str:
 
 def readme_block(text: str) -> str:
     """The current results block of the README text."""
-    start, end = text.index(START) + len(START), text.index(END)
-    return text[start:end].strip()
+    return read_block(text, START, END)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -64,9 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     generated = table()
     if args.write:
-        text = README.read_text()
-        start, end = text.index(START) + len(START), text.index(END)
-        README.write_text(text[:start] + "\n" + generated + "\n" + text[end:])
+        replace_block(README, START, END, generated)
     print(generated)
     return 0
 

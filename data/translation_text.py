@@ -10,7 +10,8 @@ import numpy as np
 import tensorflow as tf
 
 from data.bucketing import Batches, batch_by_length
-from data.text_vectorizer import pad_batch, whitespace_vectorizer
+from data.text_vectorizer import adapt_vectorizer, encode_texts, pad_batch, whitespace_vectorizer
+from data.text_vectorizer import texts_to_ids as texts_to_ids  # the translation modules' import
 
 PAD_ID, UNK_ID, START_ID, END_ID = 0, 1, 2, 3
 START_TOKEN, END_TOKEN = "[START]", "[END]"
@@ -70,32 +71,19 @@ def learn_vocabulary(
     """The ``vocabulary_size`` most frequent tokens of ``texts`` (padding and OOV included);
     with ``special`` the start and end tokens take ids 2 and 3."""
     extra = 2 if special else 0
-    vectorizer = make_vectorizer(vocabulary_size - extra, lowercase)
-    vectorizer.adapt(tf.data.Dataset.from_tensor_slices(np.array(texts, dtype=object)).batch(4096))
-    learned = vectorizer.get_vocabulary()
+    learned = adapt_vectorizer(make_vectorizer(vocabulary_size - extra, lowercase), texts, 4096)
     if not special:
         return learned
     words = [t for t in learned[2:] if t not in (START_TOKEN, END_TOKEN)]
     return [*SPECIAL_TOKENS, *words]
 
 
-def texts_to_ids(
-    texts: tf.Tensor, vectorizer: keras.layers.TextVectorization, max_length: int | None = None
-) -> tf.RaggedTensor:
-    """Batch of strings → ragged int32 ids, cut to ``max_length`` tokens when given."""
-    ids = tf.cast(vectorizer(texts), tf.int32)
-    return ids if max_length is None else ids[:, :max_length]
-
-
 def encode_all(
     texts: list[str], vectorizer: keras.layers.TextVectorization, chunk: int = 8192
 ) -> tf.RaggedTensor:
-    """All ``texts`` → one ragged int32 tensor, vectorised once (not again every epoch)."""
-    parts = [
-        texts_to_ids(tf.constant(np.array(texts[i : i + chunk], dtype=object)), vectorizer)
-        for i in range(0, len(texts), chunk)
-    ]
-    return tf.concat(parts, axis=0) if parts else tf.ragged.constant([], dtype=tf.int32)
+    """All ``texts`` → one ragged int32 tensor, vectorised once (not again every epoch),
+    whole sentences (not cut)."""
+    return encode_texts(texts, vectorizer, chunk=chunk)
 
 
 def teacher_forcing_pair(target: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:

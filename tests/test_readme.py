@@ -2,8 +2,11 @@
 
 from pathlib import Path
 
+import pytest
+
 from benchmarks.table import README, readme_block, table
 from pipelines.spine import config_reference
+from pipelines.spine.readme_blocks import read_block, replace_block
 
 
 def test_results_table_matches_result_files():
@@ -29,3 +32,14 @@ def test_every_config_key_has_a_meaning():
 def test_ci_runs_the_readme_test_command():
     assert "make test" in Path(".ci/run").read_text()
     assert "make test" in README.read_text()
+
+
+def test_replace_block_rewrites_only_the_block(tmp_path):
+    path = tmp_path / "README.md"
+    path.write_text("intro\n<!-- a -->\nold\n<!-- b -->\noutro ≥\n", encoding="utf-8")
+    replace_block(path, "<!-- a -->", "<!-- b -->", "| new |\n| rows |")
+    text = path.read_text(encoding="utf-8")
+    assert text == "intro\n<!-- a -->\n| new |\n| rows |\n<!-- b -->\noutro ≥\n"
+    assert read_block(text, "<!-- a -->", "<!-- b -->") == "| new |\n| rows |"
+    with pytest.raises(ValueError):
+        read_block(text, "<!-- a -->", "<!-- missing -->")

@@ -96,3 +96,27 @@ def test_batch_count_is_one_real_pass(bucket_by_length):
         assert counted > 200 // 8  # a partial batch per bucket
     else:
         assert counted == 200 // 8
+
+
+def test_encode_texts_same_ids_in_any_chunk_size():
+    texts = _random_texts(5, 30, 20)
+    vectorizer = _vectorizer()
+    whole = texts_to_ids(tf.constant(texts), vectorizer).to_list()
+    assert encode_texts(texts, vectorizer, chunk=7).to_list() == whole
+    tail = encode_texts(texts, vectorizer, 4, "tail", chunk=7).to_list()
+    assert tail == [row[-4:] for row in whole]
+    assert encode_texts([], vectorizer).shape == (0,)
+
+
+def test_batches_refuse_no_texts():
+    with pytest.raises(ValueError, match="no texts to encode"):
+        text_classification_batches(
+            [],
+            np.zeros(0, np.float32),
+            _vectorizer(),
+            max_length=8,
+            keep="head",
+            batch_size=8,
+            shuffle_seed=None,
+            bucket_by_length=True,
+        )

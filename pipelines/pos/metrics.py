@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from pipelines.tagging.metrics import TagLists, check_aligned
+from pipelines.tagging.metrics import TagLists, accuracy_metrics
 
 
 def tag_accuracy(gold: TagLists, predicted: TagLists) -> dict[str, Any]:
@@ -16,7 +16,7 @@ def tag_accuracy(gold: TagLists, predicted: TagLists) -> dict[str, Any]:
     of sentences with every tag right; ``tokens`` is the token count. Sentences must pair up
     one to one with equal lengths.
     """
-    check_aligned(gold, predicted)
+    overall = accuracy_metrics(gold, predicted)  # checks the alignment first
     support: Counter[str] = Counter()
     correct: Counter[str] = Counter()
     whole_right = 0
@@ -25,11 +25,10 @@ def tag_accuracy(gold: TagLists, predicted: TagLists) -> dict[str, Any]:
         support.update(g)
         correct.update(hits)
         whole_right += len(hits) == len(g)
-    tokens = sum(support.values())
     return {
-        "accuracy": sum(correct.values()) / tokens if tokens else 0.0,
+        "accuracy": overall["accuracy"],
         "sentence_accuracy": whole_right / len(gold) if gold else 0.0,
-        "tokens": tokens,
+        "tokens": overall["tokens"],
         "per_tag": {
             tag: {"accuracy": correct[tag] / count, "support": count}
             for tag, count in sorted(support.items())

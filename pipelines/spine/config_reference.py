@@ -17,6 +17,7 @@ from typing import Any, get_type_hints
 import yaml
 
 from pipelines.spine.config import type_name
+from pipelines.spine.readme_blocks import read_block, replace_block
 from pipelines.spine.sections import RNNConfig, TrainConfig
 
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -115,14 +116,12 @@ def reference() -> str:
 
 def readme_block(text: str) -> str:
     """The generated part of the README."""
-    start, end = text.index(START) + len(START), text.index(END)
-    return text[start:end].strip("\n")
+    return read_block(text, START, END)
 
 
 def write(path: Path = README) -> None:
-    text = path.read_text(encoding="utf-8")
-    start, end = text.index(START) + len(START), text.index(END)
-    path.write_text(text[:start] + "\n" + reference() + "\n" + text[end:], encoding="utf-8")
+    """Rewrites the README's configuration reference from the config classes."""
+    replace_block(path, START, END, reference())
 
 
 def main(argv: list[str] | None = None) -> int:
