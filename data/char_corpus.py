@@ -1,9 +1,10 @@
-"""The char-LM data path in three calls: :func:`read_split` (a split's text from its source),
+"""The char-LM data path in three calls: :func:`read_splits` (the splits' text, one read),
 :func:`training_batches` and :func:`evaluation_batches` (the windows a model reads, in the
 order its ``data.mode`` needs, with their exact count)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 import numpy as np
@@ -42,17 +43,35 @@ class CharDataSettings(Protocol):
 
 
 def read_split(data: CharDataSettings, split: str) -> str:
-    """The ``train``, ``validation`` or ``test`` text of the configured source, capped by
-    ``max_train_chars`` / ``max_eval_chars``. TFDS has the three splits; the bundled sample
-    and a file are split 90/5/5 by characters as TFDS ``tiny_shakespeare`` is."""
-    if split not in SPLITS:
-        raise ValueError(f"split must be 'train', 'validation' or 'test', got {split!r}")
-    if data.source == "tfds":
-        ds = tfds_load(data.tfds_name, split, data.tfds_data_dir)
-        text = "".join(example["text"].decode("utf-8") for example in ds.as_numpy_iterator())
-    else:
+    """The ``train``, ``validation`` or ``test`` text of the configured source (see
+    :func:`read_splits`, which reads the source once for several splits)."""
+    (text,) = read_splits(data, (split,))
+    return text
+
+
+def read_splits(data: CharDataSettings, splits: Sequence[str]) -> tuple[str, ...]:
+    """The text of each of ``splits`` (``train``, ``validation``, ``test``), in that order,
+    capped by ``max_train_chars`` / ``max_eval_chars``. TFDS has the three splits; the bundled
+    sample and a file are read once and split 90/5/5 by characters as TFDS
+    ``tiny_shakespeare`` is."""
+    for split in splits:
+        if split not in SPLITS:
+            raise ValueError(f"split must be 'train', 'validation' or 'test', got {split!r}")
+    if data.source == "tfds":  # TFDS stores each split apart
+        texts = [_tfds_text(data, split) for split in splits]
+    else:  # one text, read once and cut into the three splits
         path = sample_path("charlm", "input.txt") if data.source == "sample" else None
-        text = split_text(read_text(path or resolve_data_path(data.path)))[split]
+        parts = split_text(read_text(path or resolve_data_path(data.path)))
+        texts = [parts[split] for split in splits]
+    return tuple(_capped(text, split, data) for text, split in zip(texts, splits, strict=True))
+
+
+def _tfds_text(data: CharDataSettings, split: str) -> str:
+    ds = tfds_load(data.tfds_name, split, data.tfds_data_dir)
+    return "".join(example["text"].decode("utf-8") for example in ds.as_numpy_iterator())
+
+
+def _capped(text: str, split: str, data: CharDataSettings) -> str:
     cap = data.max_train_chars if split == "train" else data.max_eval_chars
     return text[:cap] if cap is not None else text
 

@@ -1,13 +1,15 @@
 """The translation data path in a few calls: read → split → ids.
 
-:func:`load_split` reads the configured source (bundled sample, pair file or TFDS) and
-returns one split's pairs; :func:`learn_vocabularies` learns both vocabularies from train;
-:func:`training_pairs` and :meth:`Vocabularies.encode` turn pairs into token ids, which
+:func:`load_splits` reads the configured source (bundled sample, pair file or TFDS) once and
+returns the pairs of the splits asked for (:func:`load_split`: one split);
+:func:`learn_vocabularies` learns both vocabularies from train; :func:`training_pairs` and
+:meth:`Vocabularies.encode` turn pairs into token ids, which
 :func:`data.translation_text.pair_dataset` batches.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -35,17 +37,37 @@ SPLITS = ("train", "validation", "test")
 
 
 def load_split(data: TranslationData, split: str) -> SentencePairs:
-    """The ``train``, ``validation`` or ``test`` pairs of the configured source: split grouped
-    by ``data.group_by``, then cut to the ``max_*_examples`` caps. Every call gives the same
-    pairs in the same order."""
-    if split not in SPLITS:
-        raise ValueError(f"split must be train, validation or test, got {split!r}")
-    if data.source == "tfds" and split == "test":
-        pairs = _tfds_pairs(data, "test")
-        indices = np.arange(len(pairs))
-    else:
-        pairs, splits = _split_pairs(data)
-        indices = splits[split]
+    """The ``train``, ``validation`` or ``test`` pairs of the configured source (see
+    :func:`load_splits`, which reads the source once for several splits)."""
+    (pairs,) = load_splits(data, (split,))
+    return pairs
+
+
+def load_splits(data: TranslationData, splits: Sequence[str]) -> tuple[SentencePairs, ...]:
+    """The pairs of each of ``splits`` (``train``, ``validation``, ``test``), in that order,
+    from one read of the configured source: split grouped by ``data.group_by``, then cut to
+    the ``max_*_examples`` caps. Every call gives the same pairs in the same order."""
+    for split in splits:
+        if split not in SPLITS:
+            raise ValueError(f"split must be train, validation or test, got {split!r}")
+    read: tuple[SentencePairs, dict[str, np.ndarray]] | None = None
+    by_split = []
+    for split in splits:
+        if data.source == "tfds" and split == "test":  # TFDS test is read on its own
+            pairs = _tfds_pairs(data, "test")
+            indices = np.arange(len(pairs))
+        else:
+            if read is None:  # the pair file (or TFDS train), read once for every split
+                read = _split_pairs(data)
+            pairs, indices = read[0], read[1][split]
+        by_split.append(_capped(pairs, indices, split, data))
+    return tuple(by_split)
+
+
+def _capped(
+    pairs: SentencePairs, indices: np.ndarray, split: str, data: TranslationData
+) -> SentencePairs:
+    """``split``'s pairs at ``indices`` cut to its cap (train back in file order)."""
     if split == "train":
         chosen = _random_subset(indices, data.max_train_examples, data.split_seed)
         return pairs.subset(np.sort(chosen))

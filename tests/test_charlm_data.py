@@ -2,13 +2,14 @@
 batch counts, and the data path by config section (sources, modes)."""
 
 from types import SimpleNamespace
+from unittest import mock
 
 import numpy as np
 import pytest
 
-from data import char_text
-from data.char_corpus import evaluation_batches, read_split, training_batches
-from data.char_text import UNKNOWN, CharVocabulary, split_text
+from data import char_corpus, char_text
+from data.char_corpus import evaluation_batches, read_split, read_splits, training_batches
+from data.char_text import SPLITS, UNKNOWN, CharVocabulary, split_text
 from data.text_files import TextEncodingError, read_text
 
 
@@ -172,3 +173,16 @@ def test_read_split_files_source_and_unknown_split(tmp_path):
     assert "".join(parts) == path.read_text() and [len(p) for p in parts] == [180, 10, 10]
     with pytest.raises(ValueError, match="split must be"):
         read_split(data, "dev")
+
+
+def test_read_splits_reads_the_text_once_and_equals_read_split(monkeypatch):
+    data = _section()  # the bundled sample, capped
+    one_by_one = [read_split(data, split) for split in SPLITS]
+    reader = mock.Mock(wraps=char_corpus.read_text)
+    monkeypatch.setattr(char_corpus, "read_text", reader)
+    assert read_splits(data, SPLITS) == tuple(one_by_one)
+    assert read_splits(data, ("validation", "train")) == (one_by_one[1], one_by_one[0])
+    assert reader.call_count == 2  # once per read_splits call
+    with pytest.raises(ValueError, match="split must be"):
+        read_splits(data, ("train", "dev"))
+    assert reader.call_count == 2  # a bad split fails before reading

@@ -4,6 +4,7 @@ SavedModel + saved_model_cli, predict CLI, TFDS, and the hidden-unit inspector."
 import dataclasses
 import json
 import math
+from unittest import mock
 
 import keras
 import numpy as np
@@ -12,6 +13,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 from cli_helpers import run_cli, saved_model_cli_run, tiny_config, tiny_run_fixture
 
+from data import char_corpus
 from data.char_text import CharVocabulary
 from models.char_lm import CharLanguageModel
 from pipelines.charlm import inspect as charlm_inspect
@@ -271,11 +273,15 @@ def test_config_errors_name_the_key():
 
 
 @pytest.mark.parametrize("mode", ["stateful", "windows"])
-def test_prepared_train_batches_is_one_pass(mode):
+def test_prepared_train_batches_is_one_pass(mode, monkeypatch):
     """``Prepared.train_batches`` (the runner's epoch length, the LR schedule's and the lane
-    resets' period) equals the batches of one pass over ``train``, the declared cardinality."""
+    resets' period) equals the batches of one pass over ``train``, the declared cardinality;
+    the text is read once for train and validation."""
     task, cfg = _tiny(f"data.mode={mode}")
+    reader = mock.Mock(wraps=char_corpus.read_text)
+    monkeypatch.setattr(char_corpus, "read_text", reader)
     prepared = task.prepare(cfg)
+    assert reader.call_count == 1
     for _ in range(2):  # stateful passes move their offset; windows passes redraw
         assert sum(1 for _ in prepared.train) == prepared.train_batches
     assert int(prepared.train.cardinality()) == prepared.train_batches

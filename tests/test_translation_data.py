@@ -1,12 +1,15 @@
 """Translation data: pair files, normalisation, grouped splits, tokenisation, batches."""
 
 import gzip
+from unittest import mock
 
 import numpy as np
 import pytest
 import tensorflow as tf
+from cli_helpers import tiny_config
 
-from data.translation_corpus import Vocabularies, training_pairs
+from data import translation_corpus
+from data.translation_corpus import SPLITS, Vocabularies, load_split, load_splits, training_pairs
 from data.translation_pairs import (
     PairFormatError,
     SentencePairs,
@@ -26,6 +29,8 @@ from data.translation_text import (
     pair_dataset,
     tokenize,
 )
+from pipelines.registry import get_task
+from pipelines.spine.config import load_config
 
 
 def _write(path, text, gz=False):
@@ -104,6 +109,21 @@ def test_split_three_ways_is_deterministic_disjoint_and_grouped():
     assert not np.array_equal(split_three_ways(n, 0.05, 0.05, 14, groups)[2], test)
     with pytest.raises(ValueError, match="must be below 1"):
         split_three_ways(n, 0.6, 0.4, 13, groups)
+
+
+def test_load_splits_reads_the_pair_file_once_and_equals_load_split(monkeypatch):
+    task = get_task("translation")
+    data = load_config(task.config_class, tiny_config("translation")).data
+    one_by_one = [load_split(data, split) for split in SPLITS]
+    reader = mock.Mock(wraps=translation_corpus.read_tab_pairs)
+    monkeypatch.setattr(translation_corpus, "read_tab_pairs", reader)
+    for splits in (SPLITS, ("validation", "train")):  # any order: each its own pairs
+        together = load_splits(data, splits)
+        assert together == tuple(one_by_one[SPLITS.index(split)] for split in splits)
+    assert reader.call_count == 2  # once per load_splits call
+    with pytest.raises(ValueError, match="split must be"):
+        load_splits(data, ("train", "dev"))
+    assert reader.call_count == 2  # a bad split fails before reading
 
 
 # --- tokenisation ---

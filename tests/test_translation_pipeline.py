@@ -1,6 +1,7 @@
 """Translation end to end on the tiny config: train → evaluate → export → serve, CLI, TFDS."""
 
 import json
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -8,6 +9,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 from cli_helpers import run_cli, saved_model_cli_run, tiny_config, tiny_run_fixture
 
+from data import translation_corpus
 from data.translation_corpus import load_split
 from data.translation_text import END_ID, START_ID
 from pipelines.registry import get_task
@@ -57,10 +59,13 @@ def test_metrics_are_sacrebleu_on_the_untouched_references(trained):
     assert saved["beam_size"] == 3
 
 
-def test_prepare_counts_one_pass_and_hands_validation_to_val_bleu():
+def test_prepare_counts_one_pass_and_hands_validation_to_val_bleu(monkeypatch):
     task = get_task("translation")
     cfg = load_config(task.config_class, TINY, ["decoding.validation_bleu_examples=5"])
+    reader = mock.Mock(wraps=translation_corpus.read_tab_pairs)
+    monkeypatch.setattr(translation_corpus, "read_tab_pairs", reader)
     prepared = task.prepare(cfg)
+    assert reader.call_count == 1  # train and validation from one read of the pair file
     # The exact count (length buckets each end with a partial batch), not ceil(N / B).
     assert prepared.train_batches == sum(1 for _ in prepared.train)
     assert prepared.train_batches >= -(-prepared.train_examples // cfg.train.batch_size)

@@ -30,7 +30,13 @@ from typing import Any
 import keras
 import numpy as np
 
-from data.char_corpus import PROTOCOLS, evaluation_batches, read_split, training_batches
+from data.char_corpus import (
+    PROTOCOLS,
+    evaluation_batches,
+    read_split,
+    read_splits,
+    training_batches,
+)
 from data.char_text import CharVocabulary
 from models.char_lm import CharLanguageModel
 from pipelines.charlm import serving
@@ -70,8 +76,7 @@ class CharLMTask(Task[CharLMConfig, CharLMInfo]):
 
     def prepare(self, cfg: CharLMConfig) -> Prepared[CharLMInfo]:
         _check(cfg)
-        train_text = read_split(cfg.data, "train")
-        validation_text = read_split(cfg.data, "validation")
+        train_text, validation_text = read_splits(cfg.data, ("train", "validation"))
         vocabulary = CharVocabulary.from_text(train_text)
         validation_ids = vocabulary.encode(validation_text)
         batch = cfg.train.batch_size

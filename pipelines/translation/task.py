@@ -15,7 +15,7 @@ from typing import Any
 
 import keras
 
-from data.translation_corpus import learn_vocabularies, load_split, training_pairs
+from data.translation_corpus import learn_vocabularies, load_split, load_splits, training_pairs
 from data.translation_pairs import SentencePairs
 from data.translation_text import pair_dataset
 from models.seq2seq_translator import Seq2SeqTranslator
@@ -47,7 +47,7 @@ class TranslationTask(Task[TranslationConfig, TranslationInfo]):
         """Train and validation pairs as bucketed batches; ``extra`` is the validation
         pairs, for ``val_bleu``."""
         data = cfg.data
-        train, validation = load_split(data, "train"), load_split(data, "validation")
+        train, validation = load_splits(data, ("train", "validation"))
         vocabularies = learn_vocabularies(train, data)
         train_ids, dropped = training_pairs(train, vocabularies, data.max_train_length)
         if dropped:
