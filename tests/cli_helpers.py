@@ -93,16 +93,14 @@ def check_evaluation_tags_match_serving(trained, count: int):
     import numpy as np
     import tensorflow as tf
 
-    from data.tagged_corpus import read_split
     from pipelines.spine import runner
-    from pipelines.tagging.serving import SentenceTagger
 
     task, run_dir, _, exported = trained
     cfg, info = runner.load_run(task, run_dir)
     model = runner.load_best_model(run_dir)
-    sentences = read_split(cfg.data, task.corpus_format(cfg), "test").subset(np.arange(count))
-    ordered = task.ordered_batches(cfg, info, task.encoder(cfg, info), sentences)
-    predicted = SentenceTagger(model, info.output_tags).tag(ordered)
+    details = task.evaluate(model, cfg, info, "test").details  # what evaluate scored
+    sentences = details.sentences.subset(np.arange(count))
+    predicted = details.predicted[:count]
     loaded = tf.saved_model.load(str(exported["path"]))
     width = max(len(s) for s in sentences.tokens)
     padded = [s + [""] * (width - len(s)) for s in sentences.tokens]

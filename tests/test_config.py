@@ -150,3 +150,11 @@ def test_model_settings_are_the_section_keys_with_the_stack_as_rnn():
     settings = model_settings(Model(), exclude=("smoothing",))
     assert settings == {"width": 3, "rnn": RNNConfig(units=5, layers=2).stack()}
     assert settings["rnn"]["num_layers"] == 2 and settings["rnn"]["units"] == 5
+
+
+def test_stack_section_is_exactly_the_stack_settings():
+    from models.rnn_stack import STACK_KEYS
+
+    stack = RNNConfig(cell="gru", layers=3, residual=True).stack()
+    assert list(stack) == list(STACK_KEYS)
+    assert stack["num_layers"] == 3 and stack["cell"] == "gru" and stack["residual"] is True

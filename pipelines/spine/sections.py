@@ -32,14 +32,8 @@ class RNNConfig:
         """The one ``rnn`` argument every model takes (``models.rnn_stack.RNNStack``'s
         settings; ``layers`` is its ``num_layers``)."""
         return {
-            "cell": self.cell,
-            "units": self.units,
-            "num_layers": self.layers,
-            "bidirectional": self.bidirectional,
-            "merge_mode": self.merge_mode,
-            "dropout": self.dropout,
-            "recurrent_dropout": self.recurrent_dropout,
-            "residual": self.residual,
+            ("num_layers" if f.name == "layers" else f.name): getattr(self, f.name)
+            for f in dataclasses.fields(RNNConfig)
         }
 
     def check(self) -> tuple[str, str] | None:
