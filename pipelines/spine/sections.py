@@ -85,11 +85,37 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
+class ServeConfig:
+    """Input bounds of every export signature and of ``predict``: what a served model accepts
+    from anyone. Text past a limit is cut to it (the outputs say how much was read); a batch
+    past ``max_batch`` is rejected with a message naming the limit."""
+
+    max_chars: int = param(
+        10_000, min=1, max=10_000_000, doc="characters read per input text; the rest is cut"
+    )
+    max_tokens: int = param(
+        256,
+        min=1,
+        max=100_000,
+        doc="tokens read per sentence (tagging, translation); the rest is cut",
+    )
+    max_batch: int = param(
+        1024, min=1, max=1_000_000, doc="inputs per call; a larger batch is rejected"
+    )
+    max_generate: int = param(
+        2000,
+        min=1,
+        max=1_000_000,
+        doc="characters (charlm) or tokens (translation) generated per call",
+    )
+
+
+@dataclass(frozen=True)
 class TaskConfig:
     """The top level of every task config: ``task``, ``seed``, the task's ``data`` and
-    ``model`` sections and the shared ``train`` section. A task's config subclasses it, giving
+    ``model`` sections and the shared ``train`` and ``serve`` sections. A task's config subclasses it, giving
     ``task`` its one allowed value and ``data``/``model`` their section types (a redefined
-    field keeps its place, so every config reads task, seed, data, model, train, then any
+    field keeps its place, so every config reads task, seed, data, model, train, serve, then any
     section of the task's own)."""
 
     task: str = param("", doc="the task this config is for")
@@ -97,6 +123,7 @@ class TaskConfig:
     data: Any = None
     model: Any = None
     train: TrainConfig = field(default_factory=TrainConfig)
+    serve: ServeConfig = field(default_factory=ServeConfig)
 
 
 def model_settings(section: Any, exclude: tuple[str, ...] = ()) -> dict[str, Any]:
