@@ -13,9 +13,9 @@ import sys
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
 from pipelines.registry import TASKS  # no TensorFlow behind it
+from pipelines.spine import quiet
+from pipelines.spine.atomic import write_json
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
@@ -45,7 +45,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run")
     parser.add_argument("task", choices=sorted(TASKS))
     parser.add_argument("--set", dest="overrides", action="append", default=[])
+    parser.add_argument(quiet.VERBOSE_FLAG, action="store_true", help="TensorFlow's log lines too")
     args = parser.parse_args(argv)
+    verbose = args.verbose or quiet.verbose_requested([])
+    quiet.configure(verbose)
+    quiet.load_tensorflow(verbose)
 
     from pipelines.registry import get_task
     from pipelines.spine import runner
@@ -93,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / f"{args.task}.json"
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    write_json(out, result)
     verdict = "meets" if met else "does not meet"
     print(
         f"{args.task}: {bench.split} {bench.metric} = {value:.4f} ({verdict} goal {bench.goal}); "

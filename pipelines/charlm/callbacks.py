@@ -18,8 +18,11 @@ class LaneStateKeeper(keras.callbacks.Callback):
     (``train.steps_per_epoch`` can cut passes), and before validation (the validation lanes
     start from zero; the epoch's training state is not needed after it). Between training
     batches the state is snapshotted and put back, so a callback that runs the model in
-    between (the gradient-norm probe) cannot move the lanes' state.
+    between (the gradient-norm probe) cannot move the lanes' state. The step count continues
+    over a resumed run (``state_attributes``, saved by ``RunCheckpoint``).
     """
+
+    state_attributes = ("_steps",)
 
     def __init__(self, batches_per_pass: int):
         super().__init__()

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import html
-import json
 import re
 import sys
 from collections.abc import Callable
@@ -23,6 +22,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+
+from pipelines.spine.atomic import atomic_path, write_json, write_text
 
 if TYPE_CHECKING:  # TensorFlow loads only when a model is inspected, not for --help
     from models.char_lm import CharLanguageModel
@@ -180,13 +181,13 @@ def write_html(
             f"<h2>unit {unit.label}</h2><p>{html.escape(notes.get(unit.label, ''))}</p>"
             f'<div class="text">{"".join(spans)}</div>'
         )
-    path.write_text(
+    write_text(
+        path,
         "<!doctype html><meta charset='utf-8'><title>char-LM units</title>"
         "<style>body{font-family:sans-serif}.text{font-family:monospace;white-space:pre-wrap;"
         "line-height:1.5}</style><h1>Hidden units</h1><p>Each character is coloured by the "
         "unit's activation after reading it: red positive, blue negative (hover for the "
         "value).</p>" + "".join(sections),
-        encoding="utf-8",
     )
 
 
@@ -219,7 +220,8 @@ def write_png(
     ax.set_axis_off()
     ax.set_title(title, fontsize=9)
     figure.tight_layout()
-    figure.savefig(path, dpi=110)
+    with atomic_path(path) as temp:
+        figure.savefig(temp, dpi=110)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -309,7 +311,7 @@ def _run(args: argparse.Namespace) -> int:
         "units_shown": [u.label for u in units],
         "ranking": ranking,
     }
-    (out / "ranking.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    write_json(out / "ranking.json", record)
     for name, rank in ranking.items():
         shown = "  ".join(f"{e['unit']} {e['r']:+.2f}" for e in rank["units"][:5])
         print(f"{name:14s} {shown or rank.get('note', '')}")

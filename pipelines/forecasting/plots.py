@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from pipelines.spine.atomic import atomic_path
+
 if TYPE_CHECKING:
     from pipelines.forecasting.config import ForecastingInfo
     from pipelines.forecasting.forecasts import SplitForecasts
@@ -43,7 +45,8 @@ def plot_forecast(
     ax.legend(loc="best", fontsize="small")
     fig.autofmt_xdate()
     fig.tight_layout()
-    fig.savefig(path)
+    with atomic_path(path) as temp:
+        fig.savefig(temp)
     plt.close(fig)
     return path
 
@@ -99,6 +102,7 @@ def plot_training_curves(path: Path, history_csv: Path) -> Path | None:
         ax.grid(alpha=0.3)
         ax.legend(fontsize="small")
     fig.tight_layout()
-    fig.savefig(path)
+    with atomic_path(path) as temp:
+        fig.savefig(temp)
     plt.close(fig)
     return path

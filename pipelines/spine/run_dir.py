@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
 from pathlib import Path
@@ -10,6 +11,8 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]  # pipelines/spine/run_dir.py
 CONFIG_FILE = "config.yaml"
 INFO_FILE = "info.json"
 BEST_CHECKPOINT = Path("checkpoints") / "best.keras"
+HISTORY_FILE = "history.csv"
+GRAD_NORMS_FILE = "grad_norms.csv"
 
 
 class RunDirError(FileNotFoundError):
@@ -22,24 +25,36 @@ def runs_root() -> Path:
 
 
 def new_run_dir(task: str) -> Path:
-    """A fresh, timestamped run directory for ``task``."""
+    """A fresh, timestamped run directory for ``task``; concurrent calls get distinct ones
+    (``mkdir`` either creates the directory or fails, so no two processes share one)."""
     base = runs_root() / task
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    path, suffix = base / stamp, 1
-    while path.exists():  # two runs in the same second
-        suffix += 1
-        path = base / f"{stamp}-{suffix}"
-    path.mkdir(parents=True)
-    return path
+    try:
+        base.mkdir(parents=True, exist_ok=True)
+        for suffix in itertools.count(1):
+            path = base / (stamp if suffix == 1 else f"{stamp}-{suffix}")
+            try:
+                path.mkdir()
+                return path
+            except FileExistsError:  # another run started in the same second
+                continue
+    except OSError as err:
+        raise RunDirError(f"{base}: cannot create a run directory ({err.strerror})") from None
+    raise AssertionError("unreachable")
 
 
 def latest_run_dir(task: str) -> Path:
-    """The newest run of ``task`` that saved its config."""
+    """The most recently started run of ``task`` that saved a checkpoint (by the time its
+    config was written, so a hand-named run directory is ordered like a timestamped one)."""
     base = runs_root() / task
-    runs = sorted(p for p in base.glob("*") if (p / CONFIG_FILE).is_file()) if base.is_dir() else []
-    if not runs:
-        raise RunDirError(f"no runs of '{task}' in {base}: train first (make train-{task})")
-    return runs[-1]
+    runs = [p for p in base.glob("*") if (p / CONFIG_FILE).is_file()] if base.is_dir() else []
+    trained = [p for p in runs if (p / BEST_CHECKPOINT).is_file()]
+    if not trained:
+        unfinished = f" ({len(runs)} without a checkpoint)" if runs else ""
+        raise RunDirError(
+            f"no trained runs of '{task}' in {base}{unfinished}: train first (make train-{task})"
+        )
+    return max(trained, key=lambda p: ((p / CONFIG_FILE).stat().st_mtime, p.name))
 
 
 def require(run_dir: Path, relative: str | Path, hint: str) -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import json
 import shutil
@@ -14,22 +15,27 @@ from typing import Any
 import keras
 
 from pipelines.spine import devices
+from pipelines.spine.atomic import (
+    plain,
+    recover_directory,
+    replace_directory,
+    temp_sibling,
+    write_json,
+    write_text,
+)
+from pipelines.spine.callbacks.run_checkpoint import ResumePoint
 from pipelines.spine.config import load_config, save_config
-from pipelines.spine.run_dir import BEST_CHECKPOINT, CONFIG_FILE, INFO_FILE, new_run_dir, require
-from pipelines.spine.task import Task
+from pipelines.spine.run_dir import (
+    BEST_CHECKPOINT,
+    CONFIG_FILE,
+    GRAD_NORMS_FILE,
+    HISTORY_FILE,
+    INFO_FILE,
+    new_run_dir,
+    require,
+)
+from pipelines.spine.task import Prepared, Task
 from pipelines.spine.training import make_callbacks, make_optimizer, steps_per_epoch
-
-
-def write_json(path: Path, record: dict[str, Any]) -> None:
-    path.write_text(json.dumps(record, indent=2, default=_plain) + "\n", encoding="utf-8")
-
-
-def _plain(value: Any) -> Any:
-    if hasattr(value, "item"):  # numpy scalars
-        return value.item()
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    raise TypeError(f"not JSON-serialisable: {type(value).__name__}")
 
 
 def save_info(task: Task, info: Any, run_dir: Path) -> None:
@@ -51,14 +57,76 @@ def load_best_model(run_dir: Path) -> keras.Model:
 
 
 def train(task: Task, cfg: Any, run_dir: Path | None = None) -> Path:
-    """Trains ``task`` with ``cfg``; an existing ``run_dir`` with a backup resumes it."""
-    run_dir = run_dir or new_run_dir(task.name)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    save_config(cfg, run_dir / CONFIG_FILE)
-    task.say(f"run directory {run_dir}")
+    """Trains ``task`` with ``cfg``. An existing ``run_dir`` with a resume point continues
+    from its last finished epoch and ends exactly where an uninterrupted run would; a run
+    directory this call created is removed again if it fails before training starts."""
+    created = run_dir is None or not run_dir.exists()
+    if run_dir is None:
+        run_dir = new_run_dir(task.name)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        save_config(cfg, run_dir / CONFIG_FILE)
+        resume = ResumePoint.latest(run_dir)
+        task.say(f"run directory {run_dir}")
+        model, prepared, epoch_steps = _prepare(task, cfg, run_dir)
+    except BaseException:
+        if created:
+            shutil.rmtree(run_dir, ignore_errors=True)  # nothing half-made is left behind
+        raise
+    done = resume.epoch if resume else 0
+    epochs = resume.epoch if resume and resume.stopped else cfg.train.epochs
+    keep_logs(run_dir, resume)
+    task_callbacks = task.callbacks(cfg, prepared.info, prepared)
+    callbacks, progress, checkpoint = make_callbacks(
+        cfg.train, run_dir, prepared.probe_batch, task_callbacks, epoch_steps, resume
+    )
+    # One stream of batches over all epochs, so a resumed run can skip to where it stopped.
+    train_data = prepared.train.repeat()
+    if done and done < epochs:
+        task.say(f"resuming after epoch {done}: skipping {done * epoch_steps} batches")
+        train_data = train_data.skip(done * epoch_steps)
+    elif done:
+        task.say(f"already finished ({done} epoch(s)); writing the summary")
+    model.fit(
+        train_data,
+        validation_data=prepared.validation,
+        epochs=epochs,
+        initial_epoch=done,
+        steps_per_epoch=epoch_steps,
+        validation_steps=cfg.train.validation_steps,
+        callbacks=callbacks,
+        shuffle=False,  # datasets are shuffled by the task
+        verbose=1 if sys.stdout.isatty() else 2,
+    )
+    history = read_history(run_dir / HISTORY_FILE)
+    monitored = history.get(cfg.train.monitor, [])
+    summary = {
+        "task": task.name,
+        "monitor": cfg.train.monitor,
+        "best_value": checkpoint.best,
+        "best_epoch": checkpoint.best_epoch,
+        "epochs_run": len(history.get("epoch", [])),
+        "resumed_at_epoch": done or None,
+        "train_seconds": round(progress.train_seconds, 2),
+        "wall_seconds": checkpoint.wall_seconds,
+        "examples_per_second": round(progress.examples_per_second, 1),
+        "train_examples": prepared.train_examples,
+        "validation_examples": prepared.validation_examples,
+        "parameters": model.count_params(),
+        "history": {k: v for k, v in history.items() if k != "epoch"},
+    }
+    write_json(run_dir / "train_summary.json", summary)
+    task.say(
+        f"best {cfg.train.monitor} = {checkpoint.best} at epoch {checkpoint.best_epoch} of "
+        f"{len(monitored)}, {checkpoint.wall_seconds:.0f} s",
+    )
+    return run_dir
+
+
+def _prepare(task: Task, cfg: Any, run_dir: Path) -> tuple[keras.Model, Prepared, int]:
+    """Data, info and the compiled model: everything before the first training step."""
     scope, replicas = devices.configure(cfg.train)  # before anything starts TensorFlow
     keras.utils.set_random_seed(cfg.seed)
-
     prepared = task.prepare(cfg)
     save_info(task, prepared.info, run_dir)
     task.say(
@@ -73,45 +141,47 @@ def train(task: Task, cfg: Any, run_dir: Path | None = None) -> Path:
             **task.compile_args(cfg, prepared.info),
         )
     task.say(f"model: {model.count_params():,} parameters, {replicas} replica(s)")
-    task_callbacks = task.callbacks(cfg, prepared.info, prepared)
-    callbacks, progress = make_callbacks(
-        cfg.train, run_dir, prepared.probe_batch, task_callbacks, epoch_steps
-    )
-    train_data = prepared.train.repeat() if cfg.train.steps_per_epoch else prepared.train
-    started = time.perf_counter()
-    history = model.fit(
-        train_data,
-        validation_data=prepared.validation,
-        epochs=cfg.train.epochs,
-        steps_per_epoch=cfg.train.steps_per_epoch,
-        validation_steps=cfg.train.validation_steps,
-        callbacks=callbacks,
-        shuffle=False,  # datasets are shuffled by the task
-        verbose=1 if sys.stdout.isatty() else 2,
-    )
-    wall = time.perf_counter() - started
-    monitored = history.history.get(cfg.train.monitor, [])
-    pick = max if cfg.train.monitor_mode == "max" else min
-    best = pick(monitored) if monitored else None
-    summary = {
-        "task": task.name,
-        "monitor": cfg.train.monitor,
-        "best_value": best,
-        "best_epoch": monitored.index(best) + 1 if monitored else None,
-        "epochs_run": progress.epochs_run,
-        "train_seconds": round(progress.train_seconds, 2),
-        "wall_seconds": round(wall, 2),
-        "examples_per_second": round(progress.examples_per_second, 1),
-        "train_examples": prepared.train_examples,
-        "validation_examples": prepared.validation_examples,
-        "parameters": model.count_params(),
-        "history": history.history,
-    }
-    write_json(run_dir / "train_summary.json", summary)
-    task.say(
-        f"best {cfg.train.monitor} = {best} after {progress.epochs_run} epoch(s), {wall:.0f} s",
-    )
-    return run_dir
+    return model, prepared, epoch_steps
+
+
+def keep_logs(run_dir: Path, resume: ResumePoint | None) -> None:
+    """Cuts ``history.csv`` and ``grad_norms.csv`` back to the resume point (a killed epoch
+    may have logged rows the resumed run writes again); without one, training starts over."""
+    for name, column, last in (
+        (HISTORY_FILE, "epoch", (resume.epoch - 1) if resume else -1),
+        (GRAD_NORMS_FILE, "step", resume.steps if resume else 0),
+    ):
+        path = run_dir / name
+        if not path.exists():
+            continue
+        with path.open(encoding="utf-8", newline="") as handle:  # keep csv's \r\n
+            lines = handle.read().splitlines(keepends=True)
+        if not lines or last < 0 or not lines[0].endswith("\n"):
+            path.unlink()
+            continue
+        index = next(csv.reader([lines[0]])).index(column)
+        kept = [lines[0]]
+        for line in lines[1:]:
+            if not line.endswith("\n"):
+                break  # the last line of a killed write
+            if float(next(csv.reader([line]))[index]) > last:
+                break
+            kept.append(line)
+        write_text(path, "".join(kept))
+
+
+def read_history(path: Path) -> dict[str, list[float]]:
+    """``history.csv`` as columns of numbers (``epoch`` counts from 0, as Keras writes it)."""
+    if not path.exists():
+        return {}
+    with path.open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    columns: dict[str, list[float]] = {}
+    for row in rows:
+        for key, value in row.items():
+            number = float(value)
+            columns.setdefault(key, []).append(int(number) if key == "epoch" else number)
+    return columns
 
 
 def evaluate(task: Task, run_dir: Path, split: str = "test") -> dict[str, Any]:
@@ -150,11 +220,16 @@ def export(task: Task, run_dir: Path) -> dict[str, Any]:
     cfg, info = load_run(task, run_dir)
     model = load_best_model(run_dir)
     path = run_dir / "saved_model"
-    if path.exists():
-        shutil.rmtree(path)
-    example = task.export(model, cfg, info, path)
-    reloaded = tf.saved_model.load(str(path))
-    outputs = reloaded.signatures["serving_default"](**example)
+    recover_directory(path)  # what a kill in an earlier export left
+    temp = temp_sibling(path)
+    try:
+        example = task.export(model, cfg, info, temp)
+        # Checked before it replaces the previous export, which stays servable until then.
+        reloaded = tf.saved_model.load(str(temp))
+        outputs = reloaded.signatures["serving_default"](**example)
+        replace_directory(temp, path)
+    finally:
+        shutil.rmtree(temp, ignore_errors=True)
     inputs = {k: v.numpy().tolist() for k, v in example.items()}
     shown = {k: v.numpy().tolist() for k, v in outputs.items()}
     task.say(f"exported {path}; serving_default({brief(inputs)}) -> {brief(shown)}")
@@ -173,6 +248,6 @@ def predict(task: Task, run_dir: Path, inputs: Iterable[str], args: Any) -> int:
     model = load_best_model(run_dir)
     count = 0
     for record in task.predict(model, cfg, info, inputs, args):
-        print(json.dumps(record, ensure_ascii=False, default=_plain), flush=True)
+        print(json.dumps(record, ensure_ascii=False, default=plain), flush=True)
         count += 1
     return count

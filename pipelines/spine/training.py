@@ -9,7 +9,8 @@ import keras
 
 from pipelines.spine.callbacks.grad_norm_monitor import GradientNormMonitor
 from pipelines.spine.callbacks.progress_logger import ProgressLogger
-from pipelines.spine.run_dir import BEST_CHECKPOINT
+from pipelines.spine.callbacks.run_checkpoint import ResumePoint, RunCheckpoint
+from pipelines.spine.run_dir import BEST_CHECKPOINT, GRAD_NORMS_FILE, HISTORY_FILE
 from pipelines.spine.sections import TrainConfig
 
 
@@ -50,8 +51,11 @@ def make_callbacks(
     probe_batch: Any,
     task_callbacks: list[keras.callbacks.Callback],
     epoch_steps: int,
-) -> tuple[list[keras.callbacks.Callback], ProgressLogger]:
-    """Task callbacks first (they may add metrics such as ``val_f1``), then the shared ones."""
+    resume: ResumePoint | None = None,
+) -> tuple[list[keras.callbacks.Callback], ProgressLogger, RunCheckpoint]:
+    """Task callbacks first (they may add metrics such as ``val_f1``), then the shared ones,
+    and last the checkpoint, which saves every other callback's counters with each resume
+    point and restores them from ``resume``."""
     progress = ProgressLogger(train.batch_size, train.log_every_steps, epoch_steps)
     callbacks = [*task_callbacks, progress, keras.callbacks.TerminateOnNaN()]
     if train.grad_norm_every and probe_batch is not None:
@@ -59,26 +63,16 @@ def make_callbacks(
             GradientNormMonitor(
                 probe_batch,
                 every=train.grad_norm_every,
-                csv_path=run_dir / "grad_norms.csv",
+                csv_path=run_dir / GRAD_NORMS_FILE,
                 log_dir=run_dir / "logs" if train.tensorboard else None,
                 explode_threshold=train.grad_explode_threshold,
                 vanish_threshold=train.grad_vanish_threshold,
             )
         )
     if train.ema_momentum is not None:
-        # Validation and the checkpoint below see the averaged weights.
-        callbacks.append(keras.callbacks.SwapEMAWeights(swap_on_epoch=True))
-    (run_dir / BEST_CHECKPOINT).parent.mkdir(parents=True, exist_ok=True)
-    callbacks += [
-        keras.callbacks.ModelCheckpoint(
-            str(run_dir / BEST_CHECKPOINT),
-            monitor=train.monitor,
-            mode=train.monitor_mode,
-            save_best_only=True,
-        ),
-        keras.callbacks.BackupAndRestore(str(run_dir / "backup")),
-        keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
-    ]
+        # Validation sees the averaged weights; RunCheckpoint saves them as best.keras.
+        callbacks.append(keras.callbacks.SwapEMAWeights(swap_on_epoch=False))
+    callbacks.append(keras.callbacks.CSVLogger(str(run_dir / HISTORY_FILE), append=True))
     if train.early_stopping_patience:
         callbacks.append(
             keras.callbacks.EarlyStopping(
@@ -96,4 +90,8 @@ def make_callbacks(
         )
     if train.tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(str(run_dir / "logs"), write_graph=False))
-    return callbacks, progress
+    checkpoint = RunCheckpoint(
+        run_dir, run_dir / BEST_CHECKPOINT, train.monitor, train.monitor_mode, resume
+    )
+    checkpoint.watch(callbacks)
+    return [*callbacks, checkpoint], progress, checkpoint

@@ -16,6 +16,7 @@ from data.text_vectorizer import pad_batch
 from data.translation_pairs import SentencePairs
 from data.translation_text import END_ID, START_ID, texts_to_ids, tokenize
 from models.seq2seq_translator import Seq2SeqTranslator
+from pipelines.spine.atomic import atomic_path
 from pipelines.translation.config import TranslationConfig, TranslationInfo
 from pipelines.translation.serving import Translate, source_vectorizer, translate_functions
 
@@ -117,7 +118,7 @@ def write_translations(
     """The first ``count`` pairs as JSON lines: source, reference, greedy, beam and the beam
     output's log-probability."""
     pairs, greedy, beam = translations.pairs, translations.greedy, translations.beam
-    with path.open("w", encoding="utf-8") as handle:
+    with atomic_path(path) as temp, temp.open("w", encoding="utf-8") as handle:
         for i in range(min(count, len(pairs))):
             record = {
                 "source": pairs.sources[i],

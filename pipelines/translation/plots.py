@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
+from pipelines.spine.atomic import atomic_path
+
 
 def plot_attention(
     path: Path,
@@ -32,6 +34,7 @@ def plot_attention(
         ax.set_ylabel("output")
     fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
+    with atomic_path(path) as temp:
+        fig.savefig(temp, dpi=90)
     plt.close(fig)
     return path

@@ -20,8 +20,11 @@ class GradientNormMonitor(keras.callbacks.Callback):
     They go to ``csv_path`` (one row per log, one column per layer) and, with ``log_dir``, to
     TensorBoard under ``grad_norm/``. A warning is printed once when the global norm first
     exceeds ``explode_threshold`` and once when some layer's norm first falls below
-    ``vanish_threshold``; both also appear in ``self.events``.
+    ``vanish_threshold``; both also appear in ``self.events``. The step count continues over
+    a resumed run (``state_attributes``, saved by ``RunCheckpoint``).
     """
+
+    state_attributes = ("_step",)
 
     def __init__(
         self,

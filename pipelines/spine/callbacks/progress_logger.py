@@ -12,8 +12,11 @@ class ProgressLogger(keras.callbacks.Callback):
     """Times training steps and, with ``every`` > 0, prints a progress line every N steps.
 
     Timing inside the steps keeps tf.data's autotune shutdown (which can hold ``fit`` for
-    seconds after the last step) out of the throughput figures.
+    seconds after the last step) out of the throughput figures. Its totals continue over a
+    resumed run (``state_attributes``, saved by ``RunCheckpoint``).
     """
+
+    state_attributes = ("train_seconds", "steps", "epochs_run")
 
     def __init__(self, batch_size: int, every: int = 0, steps_per_epoch: int | None = None):
         super().__init__()
