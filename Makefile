@@ -1,6 +1,7 @@
 # Every target sets up .venv (pinned requirements) first, so a fresh clone needs no other step.
 #   make demo [TASKS="ner pos"] | test | lint
 #   make train-<task> | evaluate-<task> | export-<task> | predict-<task> | bench-<task>
+#   make bench-robustness [ARGS="--only configs,data,serving,kills --quick"]
 # Variables: CONFIG=configs/x.yaml  DATA=sample|files|tfds  RUN=runs/<task>/<stamp>
 #            SET="train.epochs=1 model.rnn.cell=gru"  SPLIT=test|validation
 #            ARGS='--prime "ROMEO:" --length 300'  (task options for predict-<task>)
@@ -60,6 +61,10 @@ predict-%: venv
 
 bench-%: venv
 	$(PY) -m benchmarks.run $* $(foreach s,$(SET),--set $(s))
+
+# An explicit rule, so it wins over bench-%: ARGS="--only configs,data --quick".
+bench-robustness: venv
+	$(PY) -m benchmarks.robustness $(ARGS)
 
 clean:
 	rm -rf runs .pytest_cache .ruff_cache

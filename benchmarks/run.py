@@ -8,37 +8,17 @@ import argparse
 import json
 import os
 import platform
-import subprocess
 import sys
 import time
 from pathlib import Path
 
+from benchmarks.provenance import commit
 from pipelines.registry import TASKS  # no TensorFlow behind it
 from pipelines.spine import quiet
 from pipelines.spine.atomic import write_json
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
-
-
-def _git(*args: str) -> str:
-    try:
-        return subprocess.run(
-            ["git", *args], cwd=ROOT, capture_output=True, text=True, check=True
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
-def commit() -> str:
-    """HEAD, marked ``-dirty`` when tracked code differs from it (results files aside)."""
-    head = _git("rev-parse", "HEAD")
-    changed = [
-        line
-        for line in _git("status", "--porcelain", "--untracked-files=no").splitlines()
-        if "benchmarks/results/" not in line
-    ]
-    return head + ("-dirty" if changed else "")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -18,8 +18,12 @@ from data.char_text import (
     random_windows,
     split_text,
 )
+from data.data_format_error import DataFormatError
 from data.sources import resolve_data_path, sample_path, tfds_load
 from data.text_files import read_text
+
+# The shortest text whose 90/5/5 split (``split_text``) gives every split two characters.
+MIN_TEXT_CHARACTERS = 31
 
 # How evaluation reads a split, by data.mode (reported as ``protocol`` in the metrics).
 PROTOCOLS = {
@@ -61,7 +65,16 @@ def read_splits(data: CharDataSettings, splits: Sequence[str]) -> tuple[str, ...
         texts = [_tfds_text(data, split) for split in splits]
     else:  # one text, read once and cut into the three splits
         path = sample_path("charlm", "input.txt") if data.source == "sample" else None
-        parts = split_text(read_text(path or resolve_data_path(data.path)))
+        path = path or resolve_data_path(data.path)
+        text = read_text(path)
+        if len(text) < MIN_TEXT_CHARACTERS:
+            raise DataFormatError(
+                f"{path}: {len(text)} character(s) is too short for a char-LM text: at least "
+                f"{MIN_TEXT_CHARACTERS}, so that each of the 90/5/5 train/validation/test "
+                f"splits holds a character and the next one (training needs far more: "
+                f"train.batch_size windows of data.window)"
+            )
+        parts = split_text(text)
         texts = [parts[split] for split in splits]
     return tuple(_capped(text, split, data) for text, split in zip(texts, splits, strict=True))
 

@@ -84,11 +84,12 @@ def random_windows(ids: np.ndarray, window: int, batch_size: int, seed: int) -> 
     One pass holds ``(len(ids) - 1) // window`` windows rounded down to whole batches, so an
     epoch sees about as many characters as the text has.
     """
-    count = (len(ids) - 1) // window // batch_size * batch_size
+    count = max(0, (len(ids) - 1) // window // batch_size * batch_size)
     if count == 0:
         raise ValueError(
             f"data: {len(ids)} training characters are too few for one batch of "
-            f"{batch_size} windows of {window} (lower train.batch_size or data.window)"
+            f"{batch_size} windows of {window} (at least {batch_size * window + 1}; lower "
+            f"train.batch_size or data.window)"
         )
     table = tf.constant(ids, dtype=tf.int32)
     last_start = len(ids) - window - 1
@@ -111,11 +112,12 @@ def lane_windows(ids: np.ndarray, lanes: int, window: int, seed: int | None = No
     boundaries move between epochs; every pass has the same number of batches.
     """
     shift_room = window - 1 if seed is not None else 0
-    lane_length = (len(ids) - 1 - shift_room) // lanes // window * window
+    lane_length = max(0, (len(ids) - 1 - shift_room) // lanes // window * window)
     if lane_length == 0:
         raise ValueError(
             f"data: {len(ids)} training characters are too few for {lanes} lanes "
-            f"(train.batch_size) of one window of {window} (lower one of them)"
+            f"(train.batch_size) of one window of {window} (at least "
+            f"{lanes * window + 1 + shift_room}; lower one of them)"
         )
     steps = lane_length // window
     table = tf.constant(ids, dtype=tf.int32)
@@ -145,10 +147,11 @@ def evaluation_lanes(ids: np.ndarray, lanes: int, window: int) -> CharBatches:
     weights batches equally), so the window is shortened to divide the lane with less than
     one character per window left over.
     """
-    lane_length = (len(ids) - 1) // lanes
-    if lane_length == 0:
+    lane_length = max(0, (len(ids) - 1) // lanes)
+    if lane_length == 0:  # (and no division by zero steps below)
         raise ValueError(
-            f"data: {len(ids)} characters cannot fill {lanes} lanes (train.batch_size)"
+            f"data: {len(ids)} characters cannot fill {lanes} lanes (train.batch_size; at "
+            f"least {lanes + 1})"
         )
     steps = math.ceil(lane_length / window)
     window = lane_length // steps
@@ -158,9 +161,12 @@ def evaluation_lanes(ids: np.ndarray, lanes: int, window: int) -> CharBatches:
 def evaluation_windows(ids: np.ndarray, window: int, batch_size: int) -> CharBatches:
     """Non-overlapping windows from the start, each scored from a zero state (how a model
     trained on random windows reads); the last batch may be short."""
-    count = (len(ids) - 1) // window
+    count = max(0, (len(ids) - 1) // window)
     if count == 0:
-        raise ValueError(f"data: {len(ids)} characters are shorter than one window ({window})")
+        raise ValueError(
+            f"data: {len(ids)} characters are shorter than one window ({window}) and its next "
+            f"character (at least {window + 1})"
+        )
     x = ids[: count * window].reshape(count, window)
     y = ids[1 : count * window + 1].reshape(count, window)
     ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size)

@@ -15,6 +15,7 @@ from typing import Literal
 
 import numpy as np
 
+from data.data_format_error import DataFormatError
 from data.tag_schemes import SCHEMES, convert, tag_error
 from data.text_files import read_lines
 
@@ -22,7 +23,7 @@ Separator = Literal["whitespace", "tab"]
 DOCSTART = "-DOCSTART-"
 
 
-class ConllFormatError(ValueError):
+class ConllFormatError(DataFormatError):
     """A malformed line, reported as ``file:line: what is wrong`` (one line)."""
 
 

@@ -2,7 +2,7 @@
 ``load_series_for`` (source → cleaned table with time features), ``split_series`` (rows,
 window counts and train statistics per split), ``window_datasets`` (batched training windows).
 
-Errors in the configured values are ``ConfigError`` naming the ``data.*`` key.
+Errors in the configured values are ``DataConfigError`` naming the ``data.*`` key.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from data.data_config_error import DataConfigError
 from data.dataset_options import without_autotune
 from data.sources import resolve_data_path, sample_path
 from data.time_features import time_feature_names, time_features
@@ -28,7 +29,6 @@ from data.timeseries_windows import (
     timeseries_dataset_kwargs,
 )
 from data.url_download import cached_download
-from pipelines.spine.config import ConfigError
 
 if TYPE_CHECKING:
     from pipelines.forecasting.config import ForecastingData
@@ -69,14 +69,14 @@ def series_path(data: ForecastingData) -> Path:
 def csv_spec(data: ForecastingData, path: str | Path) -> CsvSeriesSpec:
     """The ``CsvSeriesSpec`` of the configured columns for the CSV at ``path``."""
     if not data.targets:
-        raise ConfigError("data.targets: give at least one target column")
+        raise DataConfigError("data.targets: give at least one target column")
     # Every spec setting but the path is the data key of the same name.
     fields = [f.name for f in dataclasses.fields(CsvSeriesSpec) if f.name != "path"]
     columns = {name: getattr(data, name) for name in fields}
     try:
         return CsvSeriesSpec(str(path), **columns)
     except ValueError as err:
-        raise ConfigError(f"data: {err}") from None
+        raise DataConfigError(f"data: {err}") from None
 
 
 def with_time_features(table: SeriesTable, kinds: tuple[str, ...]) -> SeriesTable:
@@ -86,7 +86,7 @@ def with_time_features(table: SeriesTable, kinds: tuple[str, ...]) -> SeriesTabl
     names = time_feature_names(kinds)
     clash = set(names) & set(table.feature_names)
     if clash:
-        raise ConfigError(f"data.time_features: columns {sorted(clash)} exist in the CSV")
+        raise DataConfigError(f"data.time_features: columns {sorted(clash)} exist in the CSV")
     values = np.concatenate([table.values, time_features(table.times, kinds)], axis=1)
     return dataclasses.replace(table, values=values, feature_names=(*table.feature_names, *names))
 
@@ -114,13 +114,13 @@ def split_series(table: SeriesTable, data: ForecastingData) -> SeriesSplits:
 
 def _split_rows(n: int, data: ForecastingData) -> dict[str, slice]:
     if len(data.split) != 3:
-        raise ConfigError(
+        raise DataConfigError(
             f"data.split: give three fractions (train, validation, test), got {data.split}"
         )
     try:
         return dict(zip(SPLITS, chronological_split(n, tuple(data.split)), strict=True))
     except ValueError as err:
-        raise ConfigError(f"data.split: {err}") from None
+        raise DataConfigError(f"data.split: {err}") from None
 
 
 def _window_counts(n: int, rows: dict[str, slice], data: ForecastingData) -> dict[str, int]:
@@ -129,13 +129,13 @@ def _window_counts(n: int, rows: dict[str, slice], data: ForecastingData) -> dic
     for name, count in counts.items():
         if count == 0:
             split = rows[name]
-            raise ConfigError(
+            raise DataConfigError(
                 f"data: the {name} split (rows {split.start}-{split.stop}, "
                 f"{split.stop - split.start} rows) is shorter than one window + target "
                 f"({window.rows_needed} rows from data.lookback, sampling_rate, delay, horizon)"
             )
     if data.season is not None and data.season < data.delay + data.horizon - 1:
-        raise ConfigError(
+        raise DataConfigError(
             f"data.season: {data.season} rows is not known at the forecast origin "
             f"(needs >= delay + horizon - 1 = {data.delay + data.horizon - 1})"
         )

@@ -5,21 +5,23 @@ from __future__ import annotations
 
 import re
 import tarfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
+from data.data_format_error import DataFormatError
 from data.sources import carve_validation, resolve_data_path, sample_path, tfds_load
-from data.text_files import read_lines
+from data.text_files import decode_utf8, read_bytes, read_lines, read_text
 
 _LABEL_WORDS = {"0": 0, "1": 1, "neg": 0, "pos": 1, "negative": 0, "positive": 1}
 _ACLIMDB_MEMBER = re.compile(r"(?:^|/)aclImdb/(train|test)/(pos|neg)/(\d+)_\d+\.txt$")
 _ACLIMDB_URLS = re.compile(r"(?:^|/)aclImdb/(train|test)/urls_(pos|neg)\.txt$")
 
 
-class TextFormatError(ValueError):
+class TextFormatError(DataFormatError):
     """A malformed input line, reported as ``file:line: what is wrong``."""
 
 
@@ -52,21 +54,10 @@ def read_aclimdb(path: str | Path, split: str) -> LabelledTexts:
     if split not in ("train", "test"):
         raise ValueError(f"aclImdb split must be 'train' or 'test', got {split!r}")
     path = Path(path)
-    items: list[tuple[str, str, int, bytes]] = []
+    items: list[tuple[str, str, int, bytes]] = []  # (name for errors, label, number, bytes)
     urls: dict[str, list[str]] = {}
     if path.is_file():
-        with tarfile.open(path, "r:*") as archive:
-            for member in archive:
-                if not member.isfile():
-                    continue
-                review = _ACLIMDB_MEMBER.search(member.name)
-                listing = _ACLIMDB_URLS.search(member.name)
-                if review and review.group(1) == split:
-                    data = archive.extractfile(member).read()
-                    items.append((member.name, review.group(2), int(review.group(3)), data))
-                elif listing and listing.group(1) == split:
-                    text = archive.extractfile(member).read().decode("utf-8")
-                    urls[listing.group(2)] = text.split()
+        items, urls = _read_aclimdb_archive(path, split)
     else:
         root = path / "aclImdb" if (path / "aclImdb").is_dir() else path
         for label in ("pos", "neg"):
@@ -76,14 +67,14 @@ def read_aclimdb(path: str | Path, split: str) -> LabelledTexts:
             for file in folder.glob("*.txt"):
                 review = _ACLIMDB_MEMBER.search(file.as_posix())
                 if review:
-                    items.append((str(file), label, int(review.group(3)), file.read_bytes()))
+                    items.append((str(file), label, int(review.group(3)), read_bytes(file)))
             listing = root / split / f"urls_{label}.txt"
             if listing.is_file():
-                urls[label] = listing.read_text(encoding="utf-8").split()
+                urls[label] = read_text(listing).split()
     if not items:
         raise TextFormatError(f"{path}: no aclImdb/{split}/{{pos,neg}}/*.txt reviews found")
     items.sort(key=lambda item: item[0])
-    texts = [data.decode("utf-8") for *_, data in items]
+    texts = [decode_utf8(data, name) for name, *_, data in items]
     labels = np.array([1 if label == "pos" else 0 for _, label, _, _ in items], dtype=np.int32)
     groups = None
     if {"pos", "neg"} <= urls.keys():
@@ -92,6 +83,40 @@ def read_aclimdb(path: str | Path, split: str) -> LabelledTexts:
         except IndexError:
             raise TextFormatError(f"{path}: urls_*.txt lists fewer reviews than {split}/") from None
     return LabelledTexts(texts, labels, groups)
+
+
+def _read_aclimdb_archive(
+    path: Path, split: str
+) -> tuple[list[tuple[str, str, int, bytes]], dict[str, list[str]]]:
+    """The ``split`` reviews and URL listings of an aclImdb tar archive (any compression); a
+    truncated, corrupt or non-tar file is one line naming it, a review that is not UTF-8
+    names the archive and member."""
+    items: list[tuple[str, str, int, bytes]] = []
+    urls: dict[str, list[str]] = {}
+    try:
+        with tarfile.open(path, "r:*") as archive:
+            for member in archive:
+                if not member.isfile():
+                    continue
+                review = _ACLIMDB_MEMBER.search(member.name)
+                listing = _ACLIMDB_URLS.search(member.name)
+                name = f"{path}: {member.name}"
+                if review and review.group(1) == split:
+                    data = archive.extractfile(member).read()
+                    items.append((name, review.group(2), int(review.group(3)), data))
+                elif listing and listing.group(1) == split:
+                    text = decode_utf8(archive.extractfile(member).read(), name)
+                    urls[listing.group(2)] = text.split()
+            archive.fileobj.read()  # to the end of the stream, so gzip checks its CRC
+    except (tarfile.TarError, EOFError, OSError, zlib.error) as err:
+        read_bytes(path)  # a truncated or corrupt gzip stream is named as such
+        # tarfile's "could not be opened" message lists every method tried, one per line
+        first = str(err).splitlines()[0].rstrip(":") if str(err) else type(err).__name__
+        raise TextFormatError(
+            f"{path}: not a readable tar archive ({first}); give the aclImdb .tar.gz, the "
+            f"aclImdb directory or a directory holding it"
+        ) from None
+    return items, urls
 
 
 def read_labelled_lines(path: str | Path) -> LabelledTexts:

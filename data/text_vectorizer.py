@@ -4,16 +4,13 @@ length-bucketed (ids, label) batches of text classification."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Literal
 
 import keras
 import numpy as np
 import tensorflow as tf
 
 from data.bucketing import Batches, batch_by_length
-
-Standardize = Literal["split_punctuation", "strip_punctuation"]
-Keep = Literal["head", "tail"]
+from data.text_options import Keep, Standardize
 
 _MARKUP = r"<[^>]{0,40}>"  # IMDB reviews carry <br /> tags; they are layout, not words
 _PUNCTUATION_TOKENS = r"([!?.,;:()\"])"

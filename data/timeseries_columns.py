@@ -8,15 +8,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from data.data_format_error import DataFormatError
+
 if TYPE_CHECKING:
     from data.timeseries_csv import CsvSeriesSpec
 
 _INDEX_LIKE = {"no", "no.", "index", "idx", "id", "row", "rownum", "row_id"}
 _TIME_PART_NAMES = ("year", "month", "day", "hour", "minute", "second")
-
-
-class DataFormatError(ValueError):
-    """A problem with the CSV content; the one-line message names the file (and line)."""
 
 
 def require_column(path: str, columns: list[str], name: str) -> None:
@@ -63,7 +61,8 @@ def numeric_columns(spec: CsvSeriesSpec, raw: pd.DataFrame, columns: list[str]) 
 
 
 def to_float(path: str, col: pd.Series, lines: np.ndarray, name: str) -> np.ndarray:
-    """Column ``name`` as float64 (empty cells NaN); a non-numeric cell fails naming its line."""
+    """Column ``name`` as float64 (empty cells and pandas' missing markers such as ``NA`` and
+    ``NaN`` are NaN); a non-numeric or infinite cell fails naming its line and column."""
     parsed = pd.to_numeric(col, errors="coerce")
     bad = (col.notna() & parsed.isna()).to_numpy()
     if bad.any():
@@ -71,7 +70,15 @@ def to_float(path: str, col: pd.Series, lines: np.ndarray, name: str) -> np.ndar
         raise DataFormatError(
             f"{path}:{lines[first]}: non-numeric value '{col.iloc[first]}' in column '{name}'"
         )
-    return parsed.to_numpy(dtype=np.float64)
+    values = parsed.to_numpy(dtype=np.float64)
+    infinite = np.isinf(values)
+    if infinite.any():  # inf, -inf, Infinity, 1e999: NaN, NA and empty cells are missing values
+        first = int(np.argmax(infinite))
+        raise DataFormatError(
+            f"{path}:{lines[first]}: infinite value '{col.iloc[first]}' in column '{name}' "
+            f"(write an empty cell or NA for a missing value)"
+        )
+    return values
 
 
 def parse_times(spec: CsvSeriesSpec, raw: pd.DataFrame, lines: np.ndarray) -> pd.DatetimeIndex:

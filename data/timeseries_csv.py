@@ -15,12 +15,15 @@ Supported layouts
 
 * Melbourne daily minimum temperatures: ``"Date","Temp"`` (ISO dates, univariate).
 
-``load_series`` reads the file (plain or ``.gz``), builds a time index, sorts it (stable, so
-duplicate timestamps keep file order; the first occurrence is kept, the rest are counted in
-the report), detects gaps against the regular grid of the frequency, applies the missing-value
-policy and one-hot encodes the categorical columns. ``SeriesTable.feature_names`` is the
-numeric features (in ``spec.features`` order, or file order when that is empty, followed by any
-target not listed there) then the one-hot columns (``<column>=<category>``, categories sorted).
+``load_series`` reads the file (plain or gzip, UTF-8), builds a time index, checks that the
+rows are in time order (a row earlier than the one before it is an error naming its line; a row
+repeating the previous timestamp with the same values is dropped and counted in the report, with
+other values it is an error), detects gaps against the regular grid of the frequency, applies
+the missing-value policy and one-hot encodes the categorical columns. Empty cells and pandas'
+missing markers (``NA``, ``NaN``, ``null``...) are missing values; ``inf`` is an error naming
+the line and column. ``SeriesTable.feature_names`` is the numeric features (in
+``spec.features`` order, or file order when that is empty, followed by any target not listed
+there) then the one-hot columns (``<column>=<category>``, categories sorted).
 
 Missing-value policies (``spec.missing``)
 -----------------------------------------
@@ -29,27 +32,28 @@ Missing-value policies (``spec.missing``)
   categorical columns take the previous value (the next one at the start).
 * ``"ffill"``: reindex to the full grid and carry the previous value forward; leading rows that
   still have a missing value (nothing before them) are dropped.
-* ``"drop"``: rows with a missing value in a used column are dropped; gaps in the time index are
-  only reported (windows may then span a gap).
+* ``"drop"``: rows with a missing value in a used column are dropped; gaps in the time index,
+  and those the dropped rows leave, are only reported (windows may then span a gap).
+
+Under ``interpolate`` and ``ffill`` a column may have at most ``spec.max_fill_gap`` consecutive
+grid points filled (None: no limit); a longer run is an error naming the file, the column and
+the run's first timestamp. The report gives each column's longest filled run.
 
 Splits, statistics, windows and baselines on the table: ``data.timeseries_windows``.
 """
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
-from data.timeseries_columns import (
-    DataFormatError,
-    numeric_columns,
-    parse_times,
-    require_column,
-    to_float,
-)
+from data.data_format_error import DataFormatError
+from data.text_files import read_text
+from data.timeseries_columns import numeric_columns, parse_times, require_column, to_float
 from data.timeseries_grid import Filled, TimeGrid, drop_missing, fill_grid, time_grid
 
 MissingPolicy = Literal["interpolate", "ffill", "drop"]
@@ -80,6 +84,7 @@ class CsvSeriesSpec:
     categorical: tuple[str, ...] = ()
     missing: MissingPolicy = "interpolate"
     frequency: str | None = None
+    max_fill_gap: int | None = None
 
     def __post_init__(self) -> None:
         for name in ("features", "targets", "categorical", "time_parts"):
@@ -101,6 +106,8 @@ class CsvSeriesSpec:
                 )
             if self.time_format is not None:
                 raise ValueError("CsvSeriesSpec.time_format applies only to time_column")
+        if self.max_fill_gap is not None and self.max_fill_gap < 0:
+            raise ValueError(f"CsvSeriesSpec.max_fill_gap must be >= 0: {self.max_fill_gap}")
         if self.missing not in _POLICIES:
             raise ValueError(f"CsvSeriesSpec.missing must be one of {_POLICIES}: {self.missing!r}")
         for name in ("features", "categorical"):
@@ -131,15 +138,19 @@ class LoadReport:
     de-duplication and the policy). ``gap_count`` is the number of runs of missing timestamps on
     the regular grid (found in the rows as read, before the policy; rows removed by ``drop``
     are not counted as gaps), ``gap_timestamps`` their total length and ``gaps`` the first few
-    runs as ``(first missing, last missing)``. ``duplicates`` counts rows whose timestamp repeats an
-    earlier one (those rows are removed). ``off_grid`` counts timestamps not on the grid.
-    ``rows_inserted`` is the gap rows added by reindexing (interpolate/ffill), ``values_filled``
-    the missing cells filled by the policy (including the cells of inserted rows) and
-    ``rows_dropped`` the rows removed by the policy.
+    runs as ``(first missing, last missing)``. ``duplicates`` counts rows that repeat the row
+    before them, timestamp and values (those rows are removed). ``off_grid`` counts timestamps
+    not on the grid. ``rows_inserted`` is the gap rows added by reindexing (interpolate/ffill),
+    ``values_filled`` the missing cells filled by the policy (including the cells of inserted
+    rows), ``longest_filled`` per column its longest run of filled grid points as ``(length,
+    first timestamp)``, ``rows_dropped`` the rows removed by the policy and ``gaps_left`` the
+    runs of grid timestamps the output still lacks (``drop``: the file's gaps and those of the
+    dropped rows, which windows may span).
     """
 
     path: str
     policy: str
+    max_fill_gap: int | None
     rows_read: int
     rows_out: int
     missing_before: dict[str, int]
@@ -153,6 +164,9 @@ class LoadReport:
     rows_inserted: int
     rows_dropped: int
     values_filled: int
+    longest_filled: dict[str, tuple[int, np.datetime64]]
+    gaps_left: tuple[tuple[np.datetime64, np.datetime64], ...]
+    gaps_left_count: int
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON-ready summary a run records (gaps as ISO timestamps)."""
@@ -160,8 +174,13 @@ class LoadReport:
             "rows_read": self.rows_read,
             "rows_out": self.rows_out,
             "policy": self.policy,
+            "max_fill_gap": self.max_fill_gap,
             "missing_before": self.missing_before,
             "values_filled": self.values_filled,
+            "longest_filled_gap": {
+                name: {"values": length, "from": iso(start)}
+                for name, (length, start) in self.longest_filled.items()
+            },
             "rows_inserted": self.rows_inserted,
             "rows_dropped": self.rows_dropped,
             "duplicates": self.duplicates,
@@ -169,6 +188,8 @@ class LoadReport:
             "gap_timestamps": self.gap_timestamps,
             "gaps": [[iso(a), iso(b)] for a, b in self.gaps],
             "off_grid": self.off_grid,
+            "gap_count_left": self.gaps_left_count,
+            "gaps_left": [[iso(a), iso(b)] for a, b in self.gaps_left],
         }
 
 
@@ -208,12 +229,12 @@ def load_series(spec: CsvSeriesSpec) -> SeriesTable:
     missing_before = {c: int(frame[c].isna().sum()) for c in frame.columns}
     rows_read = len(frame)
 
-    frame, lines, duplicates = _sorted_unique(frame, times, lines)
+    frame, lines, duplicates = _in_time_order(path, frame, times, lines)
     grid = time_grid(path, spec.frequency, frame.index)
     if spec.missing == "drop":
-        filled = drop_missing(frame)
+        filled = drop_missing(path, frame, grid)
     else:
-        filled = fill_grid(path, frame, lines, grid, numeric_names, spec.missing)
+        filled = fill_grid(path, frame, lines, grid, numeric_names, spec.missing, spec.max_fill_gap)
     values, feature_names = _encode(filled.frame, numeric_names, spec.categorical)
     return SeriesTable(
         times=filled.frame.index.to_numpy().astype("datetime64[ns]"),
@@ -226,8 +247,9 @@ def load_series(spec: CsvSeriesSpec) -> SeriesTable:
 
 def _read_rows(path: str) -> tuple[pd.DataFrame, np.ndarray]:
     """Every non-blank row as stripped text, with its line number in the file."""
+    text = read_text(path)  # one-line errors for a directory, bad gzip, non-UTF-8 bytes
     try:
-        raw = pd.read_csv(path, dtype=str, skip_blank_lines=False)
+        raw = pd.read_csv(io.StringIO(text), dtype=str, skip_blank_lines=False)
     except pd.errors.EmptyDataError as exc:
         raise DataFormatError(f"{path}: cannot read CSV ({exc})") from exc
     except pd.errors.ParserError as exc:
@@ -259,19 +281,38 @@ class _Duplicates:
     first_times: tuple[np.datetime64, ...]  # the first MAX_LISTED repeated timestamps
 
 
-def _sorted_unique(
-    frame: pd.DataFrame, times: pd.DatetimeIndex, lines: np.ndarray
+def _in_time_order(
+    path: str, frame: pd.DataFrame, times: pd.DatetimeIndex, lines: np.ndarray
 ) -> tuple[pd.DataFrame, np.ndarray, _Duplicates]:
-    """``frame`` indexed by time, stably sorted, the first row of each timestamp kept."""
-    order = np.argsort(times.to_numpy(), kind="stable")
-    frame = frame.iloc[order]
-    frame.index = times[order]
-    lines = lines[order]
-    dup = frame.index.duplicated(keep="first")
+    """``frame`` indexed by ``times``, which must not decrease; a row repeating the previous
+    row (timestamp and values) is dropped and counted, one with other values is an error."""
+    stamps = times.asi8
+    steps = np.diff(stamps)
+    if (steps < 0).any():
+        i = int(np.argmax(steps < 0)) + 1
+        raise DataFormatError(
+            f"{path}:{lines[i]}: time {times[i]} is earlier than {times[i - 1]} on line "
+            f"{lines[i - 1]}; rows must be in time order (sort the file by time)"
+        )
+    frame = frame.set_axis(times, axis=0)
+    repeat = np.concatenate([[False], steps == 0])
+    if repeat.any():
+        for name in frame.columns:
+            column = frame[name].to_numpy()
+            now, before = column[1:], column[:-1]
+            same = (now == before) | (pd.isna(now) & pd.isna(before))
+            differs = repeat & ~np.concatenate([[True], same])
+            if differs.any():
+                i = int(np.argmax(differs))
+                raise DataFormatError(
+                    f"{path}:{lines[i]}: time {times[i]} repeats line {lines[i - 1]} with "
+                    f"another value in column '{name}' ({column[i]} vs {column[i - 1]}); keep "
+                    f"one row per timestamp"
+                )
     duplicates = _Duplicates(
-        int(dup.sum()), tuple(frame.index[dup].unique()[:MAX_LISTED].to_numpy())
+        int(repeat.sum()), tuple(times[repeat].unique()[:MAX_LISTED].to_numpy())
     )
-    return frame.loc[~dup], lines[~dup], duplicates
+    return frame.loc[~repeat], lines[~repeat], duplicates
 
 
 def _encode(
@@ -313,6 +354,7 @@ def _report(
     return LoadReport(
         path=spec.path,
         policy=spec.missing,
+        max_fill_gap=spec.max_fill_gap,
         rows_read=rows_read,
         rows_out=len(filled.frame),
         missing_before=missing_before,
@@ -326,4 +368,7 @@ def _report(
         rows_inserted=filled.rows_inserted,
         rows_dropped=filled.rows_dropped,
         values_filled=filled.values_filled,
+        longest_filled=filled.longest_filled,
+        gaps_left=tuple(filled.gaps_left[:MAX_LISTED]),
+        gaps_left_count=len(filled.gaps_left),
     )

@@ -3,13 +3,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 from pandas.tseries.frequencies import to_offset
 
-from data.timeseries_columns import DataFormatError
+from data.data_format_error import DataFormatError
 
 
 @dataclass(frozen=True)
@@ -25,12 +25,19 @@ class TimeGrid:
 
 @dataclass(frozen=True)
 class Filled:
-    """Rows after the missing-value policy, with what it did."""
+    """Rows after the missing-value policy, with what it did.
+
+    ``longest_filled``: per column with filled values, the longest run of consecutive grid
+    points it filled, as ``(length, first timestamp)``. ``gaps_left``: runs of grid points the
+    rows still lack, as ``(first, last)`` (only ``drop`` leaves any: windows may span them).
+    """
 
     frame: pd.DataFrame
     rows_inserted: int
     rows_dropped: int
     values_filled: int
+    longest_filled: dict[str, tuple[int, np.datetime64]] = field(default_factory=dict)
+    gaps_left: list[tuple[np.datetime64, np.datetime64]] = field(default_factory=list)
 
 
 def time_grid(path: str, frequency: str | None, index: pd.DatetimeIndex) -> TimeGrid:
@@ -41,11 +48,23 @@ def time_grid(path: str, frequency: str | None, index: pd.DatetimeIndex) -> Time
     return TimeGrid(offset, points, missing, ~index.isin(points), _runs(points, missing))
 
 
-def drop_missing(frame: pd.DataFrame) -> Filled:
-    """The ``drop`` policy: rows with a missing value go; gaps stay (only reported)."""
+def drop_missing(path: str, frame: pd.DataFrame, grid: TimeGrid) -> Filled:
+    """The ``drop`` policy: rows with a missing value go; the gaps in the time index, and
+    those the dropped rows leave, stay and are reported (``gaps_left``)."""
     keep = ~frame.isna().any(axis=1)
+    out = frame.loc[keep]
+    if out.empty:
+        raise DataFormatError(
+            f"{path}: every row has a missing value in a used column, missing: drop leaves "
+            f"no rows (missing per column: {frame.isna().sum().to_dict()})"
+        )
+    points = grid.points[(grid.points >= out.index[0]) & (grid.points <= out.index[-1])]
     return Filled(
-        frame.loc[keep], rows_inserted=0, rows_dropped=int((~keep).sum()), values_filled=0
+        out,
+        rows_inserted=0,
+        rows_dropped=int((~keep).sum()),
+        values_filled=0,
+        gaps_left=_runs(points, points.difference(out.index)),
     )
 
 
@@ -56,9 +75,12 @@ def fill_grid(
     grid: TimeGrid,
     numeric_names: list[str],
     policy: str,
+    max_fill_gap: int | None = None,
 ) -> Filled:
     """``interpolate`` / ``ffill``: every grid point becomes a row, missing values filled;
-    rows still incomplete (leading rows under ``ffill``) are dropped."""
+    rows still incomplete (leading rows under ``ffill``) are dropped. A column whose
+    longest filled run is over ``max_fill_gap`` grid points (None: no limit) is an error
+    naming the file, the column and the run's first timestamp."""
     if grid.off_grid.any():
         first = int(np.argmax(grid.off_grid))
         raise DataFormatError(
@@ -66,6 +88,7 @@ def fill_grid(
             f"'{grid.offset.freqstr}' grid from {frame.index[0]}; fix frequency or use "
             "missing='drop'"
         )
+    rows = frame.index  # the file's rows (sorted, unique), in the order of ``lines``
     frame = frame.reindex(grid.points)
     was_missing = frame.isna()
     for name in frame.columns:
@@ -74,12 +97,40 @@ def fill_grid(
     out = _fill(frame, numeric_names, policy)
     still = out.isna().any(axis=1)
     out = out.loc[~still]
+    filled = was_missing.loc[out.index] & ~out.isna()
+    longest = {name: run for name in filled.columns if (run := _longest_run(filled[name]))}
+    for name, (length, start) in longest.items():
+        if max_fill_gap is not None and length > max_fill_gap:
+            where = rows.searchsorted(start)
+            line = (
+                f"line {lines[where]}"
+                if where < len(rows) and rows[where] == start
+                else f"after line {lines[where - 1]}"
+            )
+            raise DataFormatError(
+                f"{path}: column '{name}' misses {length} consecutive values from "
+                f"{pd.Timestamp(start)} ({line}), more than max_fill_gap = {max_fill_gap} rows "
+                f"may be filled ({policy}); fix the data, raise data.max_fill_gap or use "
+                f"missing: drop"
+            )
     return Filled(
         out,
         rows_inserted=len(grid.missing),
         rows_dropped=int(still.sum()),  # only ffill can leave leading missing values
-        values_filled=int((was_missing.loc[out.index] & ~out.isna()).to_numpy().sum()),
+        values_filled=int(filled.to_numpy().sum()),
+        longest_filled=longest,
     )
+
+
+def _longest_run(mask: pd.Series) -> tuple[int, np.datetime64] | None:
+    """The longest run of True in ``mask`` (consecutive rows) as (length, first index value)."""
+    flags = mask.to_numpy(dtype=bool)
+    if not flags.any():
+        return None
+    edges = np.diff(np.concatenate([[0], flags.astype(np.int8), [0]]))
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    best = int(np.argmax(ends - starts))
+    return int(ends[best] - starts[best]), mask.index[starts[best]].to_datetime64()
 
 
 def _resolve_frequency(path: str, frequency: str | None, index: pd.DatetimeIndex):

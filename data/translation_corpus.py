@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from data.data_config_error import DataConfigError
 from data.sources import carve_validation, resolve_data_path, sample_path, tfds_load
 from data.translation_pairs import (
     ENGLISH_COLUMN,
@@ -26,7 +27,6 @@ from data.translation_pairs import (
     split_three_ways,
 )
 from data.translation_text import EncodedPairs, encode_all, learn_vocabulary, make_vectorizer
-from pipelines.spine.config import ConfigError
 
 if TYPE_CHECKING:
     from pipelines.translation.config import TranslationData
@@ -98,7 +98,7 @@ def _pair_file(data: TranslationData) -> Path:
     if data.source == "files":
         return resolve_data_path(data.train_path)
     if {data.source_language, data.target_language} != SAMPLE_LANGUAGES:
-        raise ConfigError(
+        raise DataConfigError(
             "data.source_language/data.target_language: the bundled sample is "
             "Spanish–English (es, en)"
         )
@@ -112,7 +112,7 @@ def _columns(data: TranslationData) -> tuple[int, int]:
         return other, ENGLISH_COLUMN
     if data.source_language == "en" and data.target_language != "en":
         return ENGLISH_COLUMN, other
-    raise ConfigError(
+    raise DataConfigError(
         f"data.source_language/data.target_language: {data.source_language!r}→"
         f"{data.target_language!r}: pair files are english<TAB>other, so exactly one side "
         f"must be 'en'"
@@ -126,7 +126,7 @@ def _tfds_pairs(data: TranslationData, split: str) -> SentencePairs:
     for example in ds.as_numpy_iterator():
         for key in (data.source_language, data.target_language):
             if key not in example:
-                raise ConfigError(
+                raise DataConfigError(
                     f"data.source_language/data.target_language: TFDS {data.tfds_name} has "
                     f"no feature {key!r} (features: {', '.join(sorted(example))})"
                 )

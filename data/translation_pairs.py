@@ -3,7 +3,6 @@ deterministic train/validation/test split grouped by sentence."""
 
 from __future__ import annotations
 
-import gzip
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,7 +10,9 @@ from typing import Literal
 
 import numpy as np
 
+from data.data_format_error import DataFormatError
 from data.sources import carve_validation
+from data.text_files import read_lines
 
 Normalization = Literal["NFC", "NFKC"]
 GroupBy = Literal["source", "connected"]
@@ -19,7 +20,7 @@ GroupBy = Literal["source", "connected"]
 ENGLISH_COLUMN = 0  # manythings/Tatoeba files: english<TAB>other[<TAB>attribution ...]
 
 
-class PairFormatError(ValueError):
+class PairFormatError(DataFormatError):
     """A malformed pair line, reported as ``file:line: what is wrong``."""
 
 
@@ -63,34 +64,26 @@ def make_pairs(sources: list[str], targets: list[str], form: Normalization) -> S
 def read_tab_pairs(
     path: str | Path, source_column: int, target_column: int, form: Normalization
 ) -> SentencePairs:
-    """Reads ``english<TAB>other[<TAB>...]`` lines (plain or ``.gz``); further columns, such
-    as Tatoeba attributions, are ignored. Blank lines carry no pair and are skipped; a line
-    with fewer than two fields or an empty sentence is an error naming ``file:line``."""
+    """Reads ``english<TAB>other[<TAB>...]`` lines (plain or gzip, by content); further
+    columns, such as Tatoeba attributions, are ignored. Blank lines carry no pair and are
+    skipped; a line with fewer than two fields or an empty sentence, a byte that is not UTF-8
+    and a truncated gzip file are errors naming the file (and ``file:line``)."""
     path = Path(path)
-    opener = gzip.open if path.suffix == ".gz" else open
     sources: list[str] = []
     targets: list[str] = []
-    with opener(path, "rb") as handle:
-        for number, raw in enumerate(handle, start=1):
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as err:
-                raise PairFormatError(f"{path}:{number}: not UTF-8 ({err.reason})") from None
-            line = line.rstrip("\r\n")
-            if number == 1:
-                line = line.removeprefix("\ufeff")
-            if not line.strip():
-                continue
-            fields = line.split("\t")
-            if len(fields) < 2:
-                raise PairFormatError(
-                    f"{path}:{number}: expected english<TAB>translation, found no tab"
-                )
-            for column in (source_column, target_column):
-                if not fields[column].strip():
-                    raise PairFormatError(f"{path}:{number}: column {column + 1} is empty")
-            sources.append(fields[source_column])
-            targets.append(fields[target_column])
+    for number, line in enumerate(read_lines(path), start=1):
+        if not line.strip():
+            continue
+        fields = line.split("\t")
+        if len(fields) < 2:
+            raise PairFormatError(
+                f"{path}:{number}: expected english<TAB>translation, found no tab"
+            )
+        for column in (source_column, target_column):
+            if not fields[column].strip():
+                raise PairFormatError(f"{path}:{number}: column {column + 1} is empty")
+        sources.append(fields[source_column])
+        targets.append(fields[target_column])
     if not sources:
         raise PairFormatError(f"{path}: no sentence pairs found")
     return make_pairs(sources, targets, form)

@@ -1,10 +1,10 @@
-"""Entry point: ``python -m pipelines <verb> <task> ...``."""
+"""Entry point: ``python -m pipelines <verb> <task> ...``.
 
-import os
+Nothing here imports TensorFlow: ``main`` first sets how loud TensorFlow may be (quiet unless
+``--verbose``), then checks the config, and only then loads the task.
+"""
+
 import sys
-
-# Quieter TensorFlow start-up; must be set before TensorFlow is imported.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from pipelines.spine.cli import main
 

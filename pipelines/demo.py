@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from pipelines.spine import quiet
 
 
 def selected(names: list[str] | None) -> list[str]:
@@ -20,7 +19,12 @@ def selected(names: list[str] | None) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Every registered task, or the tasks named in ``argv``, on its ``sample_config``."""
+    """Every registered task, or the tasks named in ``argv``, on its ``sample_config``
+    (``--verbose`` among them: TensorFlow's own log lines too)."""
+    verbose = quiet.verbose_requested(argv or [])
+    names = selected([name for name in argv or [] if name != quiet.VERBOSE_FLAG])
+    quiet.configure(verbose)
+    quiet.load_tensorflow(verbose)
     from pipelines.registry import get_task
     from pipelines.spine import runner
     from pipelines.spine.config import load_config
@@ -28,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     from pipelines.spine.runner import brief
 
     rows = []
-    for name in selected(argv):
+    for name in names:
         task = get_task(name)
         started = time.perf_counter()
         config = PROJECT_ROOT / task.sample_config

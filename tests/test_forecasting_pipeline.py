@@ -16,6 +16,7 @@ import pytest
 import tensorflow as tf
 from cli_helpers import run_cli, saved_model_cli_run, tiny_config, tiny_run_fixture
 
+from data.data_config_error import DataConfigError
 from data.forecast_series import load_series_for, windows_dataset
 from data.sources import DataUnavailableError
 from data.time_features import time_feature_names, time_features
@@ -104,13 +105,17 @@ def test_train_batches_is_one_pass_over_the_training_windows():
 
 def test_config_errors_name_the_key(tmp_path):
     task = get_task("forecasting")
-    with pytest.raises(ConfigError, match=r"data.season: 2 rows is not known"):
+    with pytest.raises(DataConfigError, match=r"data.season: 2 rows is not known"):
         task.prepare(load_config(task.config_class, TINY, ["data.season=2"]))
-    with pytest.raises(ConfigError, match=r"the validation split .* is shorter than one window"):
+    with pytest.raises(
+        DataConfigError, match=r"the validation split .* is shorter than one window"
+    ):
         task.prepare(load_config(task.config_class, TINY, ["data.lookback=2000"]))
     with pytest.raises(ConfigError, match=r"data.source: 'tfds' is not allowed"):
         load_config(task.config_class, TINY, ["data.source=tfds"])
-    with pytest.raises(ConfigError, match="data: CsvSeriesSpec: give exactly one of time_column"):
+    with pytest.raises(
+        DataConfigError, match="data: CsvSeriesSpec: give exactly one of time_column"
+    ):
         task.prepare(load_config(task.config_class, TINY, ["data.time_column=Date"]))
 
 

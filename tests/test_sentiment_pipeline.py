@@ -124,7 +124,7 @@ def test_cli_errors_are_one_line():
     )
     assert "Traceback" not in bad.stderr
     missing = run_cli("evaluate", "sentiment", env={"RUNS_DIR": "/nonexistent/runs"})
-    assert missing.returncode == 1 and "no runs of 'sentiment'" in missing.stderr
+    assert missing.returncode == 1 and "no trained runs of 'sentiment'" in missing.stderr
 
 
 def test_offline_tfds_cli_fails_fast(tmp_path):
@@ -209,5 +209,5 @@ def test_resume_after_interruption(tmp_path, monkeypatch):
     epochs = [line.split(",")[0] for line in (run_dir / "history.csv").read_text().splitlines()]
     assert epochs[0] == "epoch" and [e for e in epochs if e != "epoch"] == ["0", "1", "2"]
     summary = json.loads((run_dir / "train_summary.json").read_text())
-    assert summary["epochs_run"] == 2  # epochs 1 and 2; epoch 0 was restored, not rerun
-    assert not (run_dir / "backup").exists()
+    assert summary["epochs_run"] == 3 and summary["resumed_at_epoch"] == 1  # 0 not rerun
+    assert sorted(p.name for p in (run_dir / "backup").iterdir()) == ["epoch-0003"]

@@ -65,8 +65,8 @@ def _dt(text: str) -> np.datetime64:
 
 
 def _jena_csv(tmp_path: Path) -> tuple[str, dict[str, list[float]]]:
-    stamps = ["01.01.2009 00:20:00", "01.01.2009 00:10:00", "01.01.2009 00:40:00"]
-    stamps.append("01.01.2009 00:30:00")  # deliberately out of order
+    stamps = ["01.01.2009 00:10:00", "01.01.2009 00:20:00", "01.01.2009 00:30:00"]
+    stamps.append("01.01.2009 00:40:00")  # in time order (an unsorted file is an error)
     rows = {}
     lines = ['"Date Time",' + ",".join(f'"{c}"' for c in JENA_COLUMNS)]
     for k, stamp in enumerate(stamps):
@@ -85,7 +85,7 @@ def _jena_table(path: str, **columns):
     return load_series(spec)
 
 
-def test_jena_layout_parsed_sorted_and_selected(tmp_path):
+def test_jena_layout_parsed_and_selected(tmp_path):
     path, rows = _jena_csv(tmp_path)
     table = _jena_table(path, features=("p (mbar)", "T (degC)"))
     expected_times = [
@@ -262,9 +262,9 @@ def test_adjacent_missing_hours_are_one_gap(tmp_path):
     assert rep.gaps == ((_dt("2021-03-01T02"), _dt("2021-03-01T03")),)
 
 
-def test_duplicates_reported_and_first_kept(tmp_path):
+def test_repeated_rows_reported_and_first_kept(tmp_path):
     lines = ["time,value"] + [f"2021-03-01 {h:02d}:00:00,{10 * h}" for h in range(4)]
-    lines.insert(3, "2021-03-01 01:00:00,999")  # a second 01:00 after the first one
+    lines.insert(3, "2021-03-01 01:00:00,10")  # the 01:00 row again (other values: an error)
     path = _write(tmp_path / "dups.csv", lines)
     table = load_series(CsvSeriesSpec(path, time_column="time"))
     rep = table.report
@@ -301,7 +301,7 @@ def test_missing_column_error(tmp_path):
 def test_bad_timestamp_error_names_line(tmp_path):
     path, _ = _jena_csv(tmp_path)
     lines = Path(path).read_bytes().decode().split("\r\n")
-    lines[3] = "32.01.2009 00:30:00" + lines[3][len("01.01.2009 00:40:00") :]  # CSV line 4
+    lines[3] = "32.01.2009 00:30:00" + lines[3][len("01.01.2009 00:30:00") :]  # CSV line 4
     lines.insert(2, "")  # a blank line before it counts too: the bad row is now line 5
     _write(Path(path), lines)
     spec = CsvSeriesSpec(path, time_column="Date Time", time_format=JENA_FORMAT)

@@ -9,6 +9,7 @@ import tensorflow as tf
 from cli_helpers import tiny_config
 
 from data import translation_corpus
+from data.text_files import TextEncodingError
 from data.translation_corpus import SPLITS, Vocabularies, load_split, load_splits, training_pairs
 from data.translation_pairs import (
     PairFormatError,
@@ -69,7 +70,7 @@ def test_read_pairs_errors_name_file_and_line(tmp_path):
         read_tab_pairs(empty, 1, 0, "NFC")
     latin1 = tmp_path / "c.txt"
     latin1.write_bytes("Go.\tVe.\nCafé\tCafé\n".encode("latin-1"))
-    with pytest.raises(PairFormatError, match=r"c\.txt:2: not UTF-8"):
+    with pytest.raises(TextEncodingError, match=r"c\.txt:2: not UTF-8"):
         read_tab_pairs(latin1, 1, 0, "NFC")
     with pytest.raises(PairFormatError, match="no sentence pairs"):
         read_tab_pairs(_write(tmp_path / "d.txt", "\n\n"), 1, 0, "NFC")

@@ -10,11 +10,12 @@ import tensorflow_datasets as tfds
 from cli_helpers import run_cli, saved_model_cli_run, tiny_config, tiny_run_fixture
 
 from data import translation_corpus
+from data.data_config_error import DataConfigError
 from data.translation_corpus import load_split
 from data.translation_text import END_ID, START_ID
 from pipelines.registry import get_task
 from pipelines.spine import runner
-from pipelines.spine.config import ConfigError, load_config
+from pipelines.spine.config import load_config
 from pipelines.translation.metrics import corpus_scores
 from pipelines.translation.serving import banned_ids, make_translate_function, translate_functions
 
@@ -156,7 +157,7 @@ def test_predict_cli_prints_json_lines(trained):
 def test_language_config_errors(tmp_path):
     task = get_task("translation")
     cfg = load_config(task.config_class, TINY, ["data.source_language=pt"])
-    with pytest.raises(ConfigError, match="the bundled sample is Spanish–English"):
+    with pytest.raises(DataConfigError, match="the bundled sample is Spanish–English"):
         task.prepare(cfg)
     pair_file = tmp_path / "fra.txt"
     pair_file.write_text("Go.\tVa !\n", encoding="utf-8")
@@ -167,7 +168,7 @@ def test_language_config_errors(tmp_path):
         "data.target_language=de",
     ]
     cfg = load_config(task.config_class, TINY, overrides)
-    with pytest.raises(ConfigError, match="exactly one side must be 'en'"):
+    with pytest.raises(DataConfigError, match="exactly one side must be 'en'"):
         load_split(cfg.data, "train")
     missing = run_cli(
         "train", "translation", "--config", str(TINY), "--data", "files",

@@ -1,5 +1,13 @@
 """Generation inside the graph (TensorFlow): the ``generate``/``sample`` SavedModel signatures,
-``predict`` and the training samples all run :func:`generation_function`."""
+``predict`` and the training samples all run :func:`generation_function`.
+
+Bounds (``ServeConfig``; the signatures and ``predict``, not the training samples): a prime is
+cut to its LAST ``max_chars`` characters, since generation continues from its end (the text
+before them would only have warmed up the state); ``text`` is the prime as read plus the
+generated characters. ``length`` is clipped to [0, ``max_generate``]. More than ``max_batch``
+primes are rejected. ``predict`` marks a cut prime ``"truncated": true`` and says on stderr
+when it clips ``--length``.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +23,8 @@ import tensorflow as tf
 from data.char_text import CharVocabulary
 from models.char_lm import CharLanguageModel
 from pipelines.spine.saved_model import write_saved_model
+from pipelines.spine.sections import ServeConfig
+from pipelines.spine.serve_bounds import check_batch, cut_text
 from pipelines.spine.task import input_lines
 
 GENERATE_SIGNATURE = [
@@ -29,8 +39,11 @@ SAMPLE_SIGNATURE = [
 ]
 
 
-def generation_function(model: CharLanguageModel, vocabulary: CharVocabulary) -> Callable:
-    """``generate(prime, length, temperature, top_k, seed) -> {"generated", "text"}``.
+def generation_function(
+    model: CharLanguageModel, vocabulary: CharVocabulary, bounds: ServeConfig | None = None
+) -> Callable:
+    """``generate(prime, length, temperature, top_k, seed) -> {"generated", "text"}``, within
+    ``bounds`` when given (see the module doc).
 
     Each prime (a [batch] string tensor) is read one character at a time through
     ``model.step`` with an explicit state, then ``length`` characters are sampled and fed back,
@@ -52,6 +65,9 @@ def generation_function(model: CharLanguageModel, vocabulary: CharVocabulary) ->
         return points.with_flat_values(tf.where(known, index + 1, 0))
 
     def generate(prime, length, temperature, top_k, seed):
+        if bounds is not None:
+            prime, _ = cut_text(check_batch(prime, bounds.max_batch), bounds.max_chars, "tail")
+            length = tf.minimum(length, bounds.max_generate)
         ids = to_ids(prime)
         batch = tf.shape(prime)[0]
         lengths = tf.cast(ids.row_lengths(), tf.int32)
@@ -96,12 +112,14 @@ def generation_function(model: CharLanguageModel, vocabulary: CharVocabulary) ->
 
 
 def sampler(
-    model: CharLanguageModel, vocabulary: CharVocabulary
+    model: CharLanguageModel, vocabulary: CharVocabulary, bounds: ServeConfig | None = None
 ) -> Callable[[str, int, float, int, int], str]:
     """``sample(prime, length, temperature, top_k, seed) -> generated`` for one prime in
-    Python (one traced graph, the ``sample`` signature's): ``predict``, the training samples
-    and ``sample.txt``."""
-    generate = tf.function(generation_function(model, vocabulary), input_signature=SAMPLE_SIGNATURE)
+    Python (one traced graph, the ``sample`` signature's, within ``bounds`` when given):
+    ``predict``, the training samples and ``sample.txt``."""
+    generate = tf.function(
+        generation_function(model, vocabulary, bounds), input_signature=SAMPLE_SIGNATURE
+    )
 
     def sample(prime: str, length: int, temperature: float, top_k: int, seed: int) -> str:
         out = generate(
@@ -117,12 +135,18 @@ def sampler(
 
 
 def export(
-    model: CharLanguageModel, vocabulary: CharVocabulary, prime: str, temperature: float, path: Path
+    model: CharLanguageModel,
+    vocabulary: CharVocabulary,
+    prime: str,
+    temperature: float,
+    path: Path,
+    bounds: ServeConfig,
 ) -> dict[str, Any]:
     """Writes the SavedModel: ``generate`` (also ``serving_default``): prime [batch] strings,
     length and temperature scalars → generated and text [batch] strings; ``sample`` adds top_k
-    and seed (seed < 0: random). Returns the example call (primes ``prime`` and "")."""
-    generate_fn = generation_function(model, vocabulary)
+    and seed (seed < 0: random); both within ``bounds``. Returns the example call (primes
+    ``prime`` and "")."""
+    generate_fn = generation_function(model, vocabulary, bounds)
 
     @tf.function(input_signature=GENERATE_SIGNATURE)
     def generate(prime, length, temperature):
@@ -158,13 +182,26 @@ def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def predict(
-    model: CharLanguageModel, vocabulary: CharVocabulary, inputs: Iterable[str] | None, args: Any
+    model: CharLanguageModel,
+    vocabulary: CharVocabulary,
+    inputs: Iterable[str] | None,
+    args: Any,
+    bounds: ServeConfig,
 ) -> Iterator[dict[str, Any]]:
-    """One ``{"prime", "generated"}`` per prime (``--plain`` prints the text instead)."""
-    sample = sampler(model, vocabulary)
+    """One ``{"prime", "generated"}`` per prime, ``"truncated": true`` added when only the
+    prime's last ``bounds.max_chars`` characters were read (``--plain`` prints the text
+    instead)."""
+    sample = sampler(model, vocabulary, bounds)
     length = getattr(args, "length", 500)
     if length < 0:
         raise ValueError(f"--length: must be >= 0, got {length}")
+    if length > bounds.max_generate:
+        print(
+            f"[charlm] --length {length}: generating serve.max_generate = "
+            f"{bounds.max_generate} characters",
+            file=sys.stderr,
+            flush=True,
+        )
     seed = getattr(args, "seed", None)
     for prime in _primes(inputs, getattr(args, "prime", None)):
         generated = sample(
@@ -177,7 +214,8 @@ def predict(
         if getattr(args, "plain", False):
             print(prime + generated, flush=True)
             continue
-        yield {"prime": prime, "generated": generated}
+        record = {"prime": prime, "generated": generated}
+        yield {**record, "truncated": True} if len(prime) > bounds.max_chars else record
 
 
 def _primes(inputs: Iterable[str] | None, prime: str | None) -> Iterator[str]:

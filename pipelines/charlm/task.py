@@ -43,6 +43,7 @@ from pipelines.charlm import serving
 from pipelines.charlm.callbacks import LaneStateKeeper, PrintSample
 from pipelines.charlm.config import CharLMConfig, CharLMInfo
 from pipelines.charlm.metrics import next_character_metrics
+from pipelines.spine.atomic import write_text
 from pipelines.spine.config import ConfigError
 from pipelines.spine.task import Benchmark, Evaluation, Prepared, Task, check_split
 
@@ -167,7 +168,7 @@ class CharLMTask(Task[CharLMConfig, CharLMInfo]):
         sample = serving.sampler(model, _vocabulary(info))
         path = run_dir / "sample.txt"
         text = s.prime + sample(s.prime, 1000, s.temperature, s.top_k, cfg.seed)
-        path.write_text(text + "\n", encoding="utf-8")
+        write_text(path, text + "\n")
         return [path]
 
     def export(
@@ -175,7 +176,7 @@ class CharLMTask(Task[CharLMConfig, CharLMInfo]):
     ) -> dict[str, Any]:
         """Signatures ``generate`` (= ``serving_default``) and ``sample`` (see ``serving``)."""
         s = cfg.sampling
-        return serving.export(model, _vocabulary(info), s.prime, s.temperature, path)
+        return serving.export(model, _vocabulary(info), s.prime, s.temperature, path, cfg.serve)
 
     def add_predict_arguments(self, parser: argparse.ArgumentParser) -> None:
         serving.add_predict_arguments(parser)
@@ -188,4 +189,4 @@ class CharLMTask(Task[CharLMConfig, CharLMInfo]):
         inputs: Iterable[str] | None,
         args: Any,
     ) -> Iterator[dict[str, Any]]:
-        return serving.predict(model, _vocabulary(info), inputs, args)
+        return serving.predict(model, _vocabulary(info), inputs, args, cfg.serve)

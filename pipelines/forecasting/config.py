@@ -11,12 +11,15 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from data.timeseries_csv import iso
 from pipelines.spine.config import param
-from pipelines.spine.sections import CellName, RNNConfig, TaskConfig
+from pipelines.spine.sections import MAX_WIDTH, CellName, RNNConfig, TaskConfig, epoch_metrics
 
 if TYPE_CHECKING:
     from data.forecast_series import SeriesSplits
     from data.timeseries_csv import SeriesTable
 
+MAX_ROWS = 10_000_000  # window lengths and offsets, in rows
+TYPICAL_FEATURES = 16  # numeric columns of a CSV when data.features is empty (Jena has 14)
+CATEGORIES = 4  # one-hot columns per categorical column (Beijing's wind direction has 4)
 JENA_URL = (
     "https://storage.googleapis.com/tensorflow/tf-keras-datasets/jena_climate_2009_2016.csv.zip"
 )
@@ -60,23 +63,39 @@ class ForecastingData:
         "drop: incomplete rows",
     )
     frequency: str | None = param(None, doc="pandas offset alias (h, D, 10min); null = median step")
+    max_fill_gap: int | None = param(
+        168,
+        min=0,
+        doc="interpolate/ffill: most consecutive missing values (rows) filled per column; a "
+        "longer run is an error; null = no limit",
+    )
     time_features: tuple[Literal["day", "year"], ...] = param(
         (), doc="add sin/cos of the time of day and/or year as input features"
     )
     split: tuple[float, ...] = param(
         (0.5, 0.25, 0.25), doc="train/validation/test fractions of the rows, in time order"
     )
-    lookback: int = param(120, min=1, doc="input steps per window")
-    sampling_rate: int = param(6, min=1, doc="rows between input steps")
-    delay: int = param(144, min=1, doc="rows from the last input row to the (first) target")
-    horizon: int = param(1, min=1, doc="consecutive target rows forecast")
+    lookback: int = param(120, min=1, max=MAX_ROWS, doc="input steps per window")
+    sampling_rate: int = param(6, min=1, max=MAX_ROWS, doc="rows between input steps")
+    delay: int = param(
+        144, min=1, max=MAX_ROWS, doc="rows from the last input row to the (first) target"
+    )
+    horizon: int = param(1, min=1, max=MAX_ROWS, doc="consecutive target rows forecast")
     season: int | None = param(
         144,
         min=1,
+        max=MAX_ROWS,
         doc="seasonal naive: the value this many rows before the target (>= delay + horizon - 1)"
         "; null = none",
     )
-    plot_windows: int = param(336, min=1, doc="windows drawn in forecast_<split>.png")
+    plot_windows: int = param(336, min=1, max=MAX_ROWS, doc="windows drawn in forecast_<split>.png")
+
+    def input_width(self) -> int:
+        """About how many input features a window step has: the configured columns (or a
+        typical count when ``features`` is empty: all numeric columns), one-hot categories
+        and calendar features."""
+        columns = len(self.features) + len(self.targets) if self.features else TYPICAL_FEATURES
+        return columns + CATEGORIES * len(self.categorical) + 2 * len(self.time_features)
 
 
 @dataclass(frozen=True)
@@ -84,7 +103,7 @@ class ForecastingRNN(RNNConfig):
     """The shared recurrent stack with forecasting defaults: one forward GRU layer."""
 
     cell: CellName = param("gru", doc="recurrent cell; ln_* are layer-normalised (Ba et al. 2016)")
-    units: int = param(32, min=1, doc="units per direction")
+    units: int = param(32, min=1, max=MAX_WIDTH, doc="units per direction")
     bidirectional: bool = param(False, doc="each layer reads both directions")
 
 
@@ -97,11 +116,11 @@ class ForecastingModel:
         doc="conv_rnn: Conv1D+MaxPooling1D blocks, then the stack; rnn: the stack alone; linear",
     )
     conv_filters: tuple[int, ...] = param((32, 32), doc="filters per Conv1D+MaxPooling1D block")
-    conv_kernel_size: int = param(5, min=1, doc="Conv1D width in (sampled) steps")
-    pool_size: int = param(2, min=1, doc="MaxPooling1D width and stride of each block")
+    conv_kernel_size: int = param(5, min=1, max=10_000, doc="Conv1D width in (sampled) steps")
+    pool_size: int = param(2, min=1, max=10_000, doc="MaxPooling1D width and stride of each block")
     conv_dropout: float = param(0.0, min=0.0, max=0.95, doc="channel dropout after the convs")
     rnn: ForecastingRNN = field(default_factory=ForecastingRNN)
-    head_units: int = param(0, min=0, doc="ReLU layer before the output; 0 = none")
+    head_units: int = param(0, min=0, max=MAX_WIDTH, doc="ReLU layer before the output; 0 = none")
     head_dropout: float = param(0.0, min=0.0, max=0.95, doc="dropout before the output layer")
     predict_delta: bool = param(True, doc="forecast the change from the last observed value")
     highway: Literal["none", "learned", "ridge", "ridge_frozen"] = param(
@@ -114,6 +133,13 @@ class ForecastingModel:
         10.0, min=0.0, doc="ridge penalty of the linear baseline (and of the ridge* highway)"
     )
 
+    def check(self) -> tuple[str, str] | None:
+        for i, filters in enumerate(self.conv_filters):
+            if not 1 <= filters <= MAX_WIDTH:
+                allowed = f"allowed: 1 to {MAX_WIDTH}"
+                return f"conv_filters[{i}]", f"{filters} is out of range ({allowed})"
+        return None
+
 
 @dataclass(frozen=True)
 class ForecastingConfig(TaskConfig):
@@ -122,6 +148,28 @@ class ForecastingConfig(TaskConfig):
     task: Literal["forecasting"] = param("forecasting", doc="the task this config is for")
     data: ForecastingData = field(default_factory=ForecastingData)
     model: ForecastingModel = field(default_factory=ForecastingModel)
+
+    def logged_metrics(self) -> dict[str, Literal["min", "max"]]:
+        return epoch_metrics({"mae": "min"})  # ForecastingTask.compile_args
+
+    def estimated_parameters(self) -> int:
+        """``models.conv_rnn_forecaster`` / ``linear_forecaster``'s weights, about."""
+        m, d = self.model, self.data
+        features, outputs = d.input_width(), d.horizon * len(d.targets)
+        window = d.lookback * features
+        if m.architecture == "linear":
+            return (window + 1) * outputs
+        total, width = 0, features
+        for filters in m.conv_filters if m.architecture == "conv_rnn" else ():
+            total += m.conv_kernel_size * width * filters + filters
+            width = filters
+        total += m.rnn.estimated_parameters(width)
+        width = m.rnn.output_width()
+        if m.head_units:
+            total += (width + 1) * m.head_units
+            width = m.head_units
+        highway = (window + 1) * outputs if m.highway != "none" else 0
+        return total + (width + 1) * outputs + highway
 
 
 @dataclass
@@ -145,6 +193,11 @@ class ForecastingInfo:
     split_rows: dict[str, list[int]]  # [start, stop) per split
     windows: dict[str, int]
     load_report: dict[str, Any]
+    # What the missing-value policy did (defaults: info.json files written before they existed)
+    rows_dropped: int = 0  # rows removed (drop: rows with a missing value; ffill: leading)
+    values_filled: int = 0  # missing cells filled (interpolate / ffill)
+    longest_filled_gap: dict[str, Any] = field(default_factory=dict)  # column → values, from
+    gaps_left: int = 0  # runs of missing timestamps left in the rows used (drop)
 
     @classmethod
     def learned(
@@ -169,6 +222,10 @@ class ForecastingInfo:
             split_rows={k: [s.start, s.stop] for k, s in splits.rows.items()},
             windows=splits.windows,
             load_report=table.report.as_dict(),
+            rows_dropped=table.report.rows_dropped,
+            values_filled=table.report.values_filled,
+            longest_filled_gap=table.report.as_dict()["longest_filled_gap"],
+            gaps_left=table.report.gaps_left_count,
         )
 
     def summary(self) -> str:
@@ -179,7 +236,34 @@ class ForecastingInfo:
             f"{self.source}: {report['rows_read']} rows read, {self.rows} used "
             f"({self.first_time} .. {self.last_time}, step {self.frequency}); missing values "
             f"({report['policy']}): {filled or 'none'}, {report['values_filled']} filled, "
-            f"{report['rows_dropped']} rows dropped; {report['gap_count']} gap(s) in the time "
-            f"index ({report['gap_timestamps']} timestamps, {report['rows_inserted']} rows "
-            f"inserted); windows {self.windows}"
+            f"{report['rows_dropped']} rows dropped; {report['gap_count']} gap(s) in the "
+            f"file's time index ({report['gap_timestamps']} timestamps, "
+            f"{report['rows_inserted']} rows inserted); windows {self.windows}"
         )
+
+    def data_notes(self) -> list[str]:
+        """A line for each thing the missing-value policy dropped or filled (empty when it
+        did nothing): rows dropped and the gaps they leave, the longest run filled per column."""
+        notes = []
+        if self.rows_dropped:
+            policy = self.load_report["policy"]
+            why = "a missing value" if policy == "drop" else "nothing to fill them from"
+            notes.append(
+                f"{self.source}: dropped {self.rows_dropped} row(s) with {why} "
+                f"(data.missing: {policy})"
+            )
+        if self.gaps_left:
+            notes.append(
+                f"{self.source}: {self.gaps_left} gap(s) of missing timestamps left in the rows "
+                f"used (data.missing: drop); windows may span them"
+            )
+        if self.longest_filled_gap:
+            runs = ", ".join(
+                f"{name} {run['values']} from {run['from']}"
+                for name, run in self.longest_filled_gap.items()
+            )
+            notes.append(
+                f"{self.source}: filled {self.values_filled} missing value(s); longest run per "
+                f"column: {runs} (data.max_fill_gap: {self.load_report['max_fill_gap']})"
+            )
+        return notes

@@ -2,6 +2,11 @@
 
 The SavedModel takes raw windows ``[batch, lookback, features]`` in the CSV's units (columns in
 ``info.feature_names`` order); the train statistics are constants in its graph.
+
+Bounds (``ServeConfig``): a window's shape is fixed by the signature, so only the batch is
+bounded: more than ``max_batch`` windows are rejected, and so is a window holding NaN or inf
+(the model would turn it into a NaN forecast without a word). ``predict`` serves at most
+``max_batch`` windows a call and names the row (time) and column of a non-finite value.
 """
 
 from __future__ import annotations
@@ -22,13 +27,18 @@ from data.timeseries_csv import SeriesTable
 from data.timeseries_windows import WindowSpec
 from pipelines.forecasting.config import ForecastingData, ForecastingInfo
 from pipelines.spine.saved_model import write_saved_model
+from pipelines.spine.sections import ServeConfig
+from pipelines.spine.serve_bounds import check_batch
 
 PREDICT_BATCH = 256  # windows per serving call in predict
 
 
-def serving_function(model: keras.Model, info: ForecastingInfo) -> Callable[..., dict]:
+def serving_function(
+    model: keras.Model, info: ForecastingInfo, bounds: ServeConfig
+) -> Callable[..., dict]:
     """Raw windows [batch, lookback, features] → {"forecast": [batch, horizon, targets]}
-    in the CSV's units; the train statistics are constants in the graph."""
+    in the CSV's units; the train statistics are constants in the graph. A batch over
+    ``bounds.max_batch`` or a non-finite value fails the call (``InvalidArgumentError``)."""
     mean = tf.constant(info.mean, tf.float32)
     std = tf.constant(info.std, tf.float32)
     target_mean = tf.gather(mean, info.target_indices)
@@ -37,6 +47,10 @@ def serving_function(model: keras.Model, info: ForecastingInfo) -> Callable[...,
 
     @tf.function(input_signature=[tf.TensorSpec(shape, tf.float32, name="window")])
     def serve(window):
+        window = check_batch(window, bounds.max_batch)
+        window = tf.debugging.assert_all_finite(
+            window, "window: NaN or inf in the input; send finite values (CSV units)"
+        )
         normalised = (window - mean) / std
         forecast = tf.cast(model(normalised, training=False), tf.float32)
         return {"forecast": forecast * target_std + target_mean}
@@ -45,11 +59,12 @@ def serving_function(model: keras.Model, info: ForecastingInfo) -> Callable[...,
 
 
 def export_forecaster(
-    model: keras.Model, info: ForecastingInfo, table: SeriesTable, path: Path
+    model: keras.Model, info: ForecastingInfo, table: SeriesTable, path: Path, bounds: ServeConfig
 ) -> dict[str, tf.Tensor]:
-    """The SavedModel at ``path``, ``serving_function`` as ``serving_default``; returns its
-    example call: the window ending at the last row of ``table``."""
-    serve = serving_function(model, info)
+    """The SavedModel at ``path``, ``serving_function`` (within ``bounds``) as
+    ``serving_default``; returns its example call: the window ending at the last row of
+    ``table``."""
+    serve = serving_function(model, info, bounds)
     latest = table.values[len(table) - WindowSpec.of(info).span :: info.sampling_rate]
     example = {"window": tf.constant(latest[None], tf.float32)}
     serve(**example)  # traces the graph before it is written
@@ -103,9 +118,12 @@ def forecast_records(
     times: np.ndarray,
     values: np.ndarray,
     all_windows: bool,
+    max_batch: int = PREDICT_BATCH,
 ) -> Iterator[dict[str, Any]]:
     """One record per forecast step of the newest window (or of every complete window):
-    origin, steps ahead, the forecast time when the frequency is known, one value per target."""
+    origin, steps ahead, the forecast time when the frequency is known, one value per target.
+    Windows are served ``PREDICT_BATCH``, at most ``max_batch``, a call; a NaN or inf in a
+    window is an error naming its row's time and column."""
     span = WindowSpec.of(info).span
     if len(values) < span:
         raise ValueError(
@@ -114,11 +132,19 @@ def forecast_records(
         )
     ends = range(span - 1, len(values)) if all_windows else [len(values) - 1]
     step = pd.tseries.frequencies.to_offset(info.frequency) if info.frequency else None
+    size = min(PREDICT_BATCH, max_batch)
     batch: list[int] = []
     for end in ends:
         batch.append(end)
-        if len(batch) == PREDICT_BATCH or end == ends[-1]:
+        if len(batch) == size or end == ends[-1]:
             windows = np.stack([values[e - span + 1 : e + 1 : info.sampling_rate] for e in batch])
+            if not np.isfinite(windows).all():
+                w, k, j = np.argwhere(~np.isfinite(windows))[0]
+                row = pd.Timestamp(times[batch[w] - span + 1 + k * info.sampling_rate])
+                raise ValueError(
+                    f"predict: the row at {row.isoformat()} has {windows[w, k, j]} in column "
+                    f"'{info.feature_names[j]}'; the model needs finite values"
+                )
             forecast = serve(tf.constant(windows, tf.float32))["forecast"].numpy()
             for e, rows in zip(batch, forecast, strict=True):
                 yield from _records(pd.Timestamp(times[e]), rows, info, step)

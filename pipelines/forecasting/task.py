@@ -50,6 +50,8 @@ class ForecastingTask(Task[ForecastingConfig, ForecastingInfo]):
         splits = split_series(table, cfg.data)
         info = ForecastingInfo.learned(cfg.data, table, splits)
         self.say(info.summary())
+        for note in info.data_notes():  # what was dropped or filled, also in info.json
+            self.say(note)
         window = WindowSpec.of(cfg.data)
         datasets = window_datasets(table, splits, window, cfg.train.batch_size, cfg.seed)
         return Prepared(
@@ -92,7 +94,7 @@ class ForecastingTask(Task[ForecastingConfig, ForecastingInfo]):
     def export(
         self, model: keras.Model, cfg: ForecastingConfig, info: ForecastingInfo, path: Path
     ) -> dict[str, Any]:
-        return export_forecaster(model, info, load_series_for(cfg.data), path)
+        return export_forecaster(model, info, load_series_for(cfg.data), path, cfg.serve)
 
     def add_predict_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument(
@@ -113,6 +115,6 @@ class ForecastingTask(Task[ForecastingConfig, ForecastingInfo]):
         args: Any,
     ) -> Iterator[dict[str, Any]]:
         times, values = recent_rows(cfg.data, info, inputs, getattr(args, "input", None))
-        serve = serving_function(model, info)
+        serve = serving_function(model, info, cfg.serve)
         all_windows = getattr(args, "all_windows", False)
-        yield from forecast_records(serve, info, times, values, all_windows)
+        yield from forecast_records(serve, info, times, values, all_windows, cfg.serve.max_batch)

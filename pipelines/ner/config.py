@@ -7,8 +7,9 @@ from typing import Literal
 
 from data.conll import ConllFormat
 from pipelines.spine.config import param
-from pipelines.spine.sections import TaskConfig
+from pipelines.spine.sections import TaskConfig, epoch_metrics
 from pipelines.tagging.config import (
+    TYPICAL_WORDS,
     TaggingData,
     TaggingInfo,
     TaggingModel,
@@ -67,6 +68,15 @@ class NERConfig(TaskConfig):
     task: Literal["ner"] = param("ner", doc="the task this config is for")
     data: NERData = field(default_factory=NERData)
     model: NERModel = field(default_factory=NERModel)
+
+    def logged_metrics(self) -> dict[str, Literal["min", "max"]]:
+        # The CRF / softmax layer adds the loss; pipelines.ner.metrics.EntityF1 the rest.
+        scores = ("val_f1", "val_precision", "val_recall", "val_token_accuracy")
+        return epoch_metrics({}, dict.fromkeys(scores, "max"))
+
+    def estimated_parameters(self) -> int:
+        tags = 4 * 4 + 1  # BIOES tags of four entity types and O (CoNLL-2003)
+        return self.model.estimated_parameters(self.data.max_words or TYPICAL_WORDS, tags)
 
 
 @dataclass(kw_only=True)

@@ -7,8 +7,9 @@ from typing import Literal
 
 from data.conllu import TagColumn
 from pipelines.spine.config import param
-from pipelines.spine.sections import TaskConfig
+from pipelines.spine.sections import TaskConfig, epoch_metrics
 from pipelines.tagging.config import (
+    TYPICAL_WORDS,
     TaggingData,
     TaggingInfo,
     TaggingModel,
@@ -56,6 +57,14 @@ class POSConfig(TaskConfig):
     task: Literal["pos"] = param("pos", doc="the task this config is for")
     data: POSData = field(default_factory=POSData)
     model: POSModel = field(default_factory=POSModel)
+
+    def logged_metrics(self) -> dict[str, Literal["min", "max"]]:
+        # The output layer adds the loss; pipelines.tagging.metrics.TokenAccuracy val_accuracy.
+        return epoch_metrics({}, {"val_accuracy": "max"})
+
+    def estimated_parameters(self) -> int:
+        tags = 17 if self.data.tag_column == "upos" else 50  # UPOS; Penn XPOS has ~50
+        return self.model.estimated_parameters(self.data.max_words or TYPICAL_WORDS, tags)
 
 
 @dataclass(kw_only=True)

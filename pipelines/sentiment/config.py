@@ -5,9 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from data.text_vectorizer import Keep, Standardize
+from data.text_options import Keep, Standardize
 from pipelines.spine.config import param
-from pipelines.spine.sections import RNNConfig, TaskConfig
+from pipelines.spine.sections import (
+    MAX_VOCABULARY,
+    MAX_WIDTH,
+    RNNConfig,
+    TaskConfig,
+    epoch_metrics,
+)
 
 
 @dataclass(frozen=True)
@@ -34,9 +40,12 @@ class SentimentData:
     split_seed: int = param(13, doc="seed of the validation carve")
     max_train_examples: int | None = param(None, min=1, doc="cap for quick runs")
     vocabulary_size: int = param(
-        30000, min=3, doc="most frequent train tokens kept (padding and OOV included)"
+        30000,
+        min=3,
+        max=MAX_VOCABULARY,
+        doc="most frequent train tokens kept (padding and OOV included)",
     )
-    max_length: int = param(400, min=1, doc="tokens kept per text")
+    max_length: int = param(400, min=1, max=1_000_000, doc="tokens kept per text")
     keep: Keep = param("head", doc="head: the first max_length tokens; tail: the last")
     standardize: Standardize = param(
         "split_punctuation",
@@ -51,7 +60,7 @@ class SentimentData:
 class SentimentModel:
     """Embedding → recurrent stack → pooling → head, optionally beside a bag of bigrams."""
 
-    embedding_dim: int = param(128, min=1, doc="token embedding width")
+    embedding_dim: int = param(128, min=1, max=MAX_WIDTH, doc="token embedding width")
     embedding_dropout: float = param(
         0.0, min=0.0, max=0.95, doc="dropout of whole embedding channels"
     )
@@ -66,9 +75,10 @@ class SentimentModel:
     bigram_buckets: int = param(
         0,
         min=0,
+        max=MAX_VOCABULARY,
         doc="0 = off; else rows for hashed bigrams of a fastText-style bag with its own head",
     )
-    bigram_dim: int = param(32, min=1, doc="bigram bag embedding width")
+    bigram_dim: int = param(32, min=1, max=MAX_WIDTH, doc="bigram bag embedding width")
     bigram_lr_multiplier: float = param(
         1.0, min=0.01, doc="the bag learns this many times faster than the RNN (IMDB benchmark: 3)"
     )
@@ -87,6 +97,24 @@ class SentimentConfig(TaskConfig):
     task: Literal["sentiment"] = param("sentiment", doc="the task this config is for")
     data: SentimentData = field(default_factory=SentimentData)
     model: SentimentModel = field(default_factory=SentimentModel)
+
+    def logged_metrics(self) -> dict[str, Literal["min", "max"]]:
+        return epoch_metrics({"accuracy": "max", "auc": "max"})  # SentimentTask.compile_args
+
+    def estimated_parameters(self) -> int:
+        m = self.model
+        width = m.rnn.output_width()
+        pooled = 2 * width if m.pooling == "mean_max" else width
+        attention = width * width + 2 * width if m.pooling == "attention" else 0
+        bag = m.bigram_buckets * m.bigram_dim + m.bigram_dim + 1 if m.bigram_buckets else 0
+        return (
+            self.data.vocabulary_size * m.embedding_dim
+            + m.rnn.estimated_parameters(m.embedding_dim)
+            + attention
+            + pooled
+            + 1  # the one-logit head
+            + bag
+        )
 
 
 @dataclass

@@ -119,4 +119,5 @@ class SentimentTask(Task[SentimentConfig, SentimentInfo]):
         args: Any,
     ) -> Iterator[dict[str, Any]]:
         serve, _ = serving_function(model, cfg, info)
-        yield from predictions(serve, input_lines(inputs, getattr(args, "input", None)))
+        lines = input_lines(inputs, getattr(args, "input", None))
+        yield from predictions(serve, lines, cfg.serve)

@@ -6,11 +6,16 @@ against the field's type (``Literal`` choices, ``int``, ``float``, ``bool``, ``s
 ``X | None``, ``tuple[X, ...]``, nested dataclasses) and each number against the range given
 with :func:`param`. ``--set key=value`` overrides are parsed as YAML scalars and checked the
 same way, so ``--set train.epochs=abc`` fails exactly like a bad file would.
+
+Numbers must be finite (``.nan`` and ``.inf`` fail) and integers fit in 64 bits; a key given
+twice in one mapping fails naming both lines (see :mod:`pipelines.spine.strict_yaml`).
+Nothing here imports TensorFlow: the CLI checks a config completely before loading it.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -19,16 +24,38 @@ from typing import Any, Literal, TypeVar, get_args, get_origin, get_type_hints
 
 import yaml
 
+from pipelines.spine import strict_yaml
+
 T = TypeVar("T")
+INT64_MAX = 2**63 - 1  # TensorFlow, NumPy and JSON readers all fail past it
 
 
 class ConfigError(ValueError):
     """A config problem, reported as one line naming the file and dotted key."""
 
 
-def param(default: Any, *, min: float | None = None, max: float | None = None, doc: str = ""):
-    """A dataclass field with an optional inclusive numeric range and a one-line doc."""
-    return dataclasses.field(default=default, metadata={"min": min, "max": max, "doc": doc})
+def param(
+    default: Any,
+    *,
+    min: float | None = None,
+    max: float | None = None,
+    above: float | None = None,
+    doc: str = "",
+):
+    """A dataclass field with an optional numeric range and a one-line doc: ``min`` and
+    ``max`` inclusive, ``above`` an exclusive lower bound (``above=0.0``: positive)."""
+    metadata = {"min": min, "max": max, "above": above, "doc": doc}
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+def range_text(field: dataclasses.Field) -> str:
+    """A field's allowed range in words (error messages), e.g. ``1 to 10`` or
+    ``above 0.0 to 10.0``; empty when it has none."""
+    lo, hi, above = (field.metadata.get(k) for k in ("min", "max", "above"))
+    if lo is None and hi is None and above is None:
+        return ""
+    low = f"above {above}" if above is not None else ("-inf" if lo is None else str(lo))
+    return f"{low} to {'inf' if hi is None else hi}"
 
 
 def type_name(tp: Any) -> str:
@@ -64,6 +91,8 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
             if type(None) in args:
                 return None
             raise ConfigError(f"{key}: null is not allowed (expected {type_name(tp)})")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"{key}: expected a finite number, got {value!r}")
         errors = []
         for arg in args:
             if arg is type(None):
@@ -85,11 +114,19 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(f"{key}: expected an integer, got {value!r}")
+        if abs(value) > INT64_MAX:
+            raise ConfigError(f"{key}: {value} does not fit in a 64-bit integer")
         return value
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ConfigError(f"{key}: expected a number, got {value!r}")
-        return float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an int too large for a float
+            raise ConfigError(f"{key}: {value} is too large for a number") from None
+        if not math.isfinite(number):
+            raise ConfigError(f"{key}: expected a finite number, got {value!r}")
+        return number
     if tp is str:
         if not isinstance(value, str):
             raise ConfigError(f"{key}: expected a string, got {value!r}")
@@ -98,13 +135,15 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
 
 
 def _check_range(value: Any, field: dataclasses.Field, key: str) -> None:
-    lo, hi = field.metadata.get("min"), field.metadata.get("max")
+    lo, hi, above = (field.metadata.get(k) for k in ("min", "max", "above"))
     if value is None or isinstance(value, bool) or not isinstance(value, int | float):
         return
-    if (lo is not None and value < lo) or (hi is not None and value > hi):
-        low = "-inf" if lo is None else lo
-        high = "inf" if hi is None else hi
-        raise ConfigError(f"{key}: {value} is out of range (allowed: {low} to {high})")
+    if (
+        (lo is not None and value < lo)
+        or (hi is not None and value > hi)
+        or (above is not None and value <= above)
+    ):
+        raise ConfigError(f"{key}: {value} is out of range (allowed: {range_text(field)})")
 
 
 def from_dict(cls: type[T], data: Any, prefix: str = "") -> T:
@@ -165,9 +204,10 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     if not sep or not key or any(not part for part in key.split(".")):
         raise ConfigError(f"--set {text!r}: expected key=value with a dotted key")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
+        value = strict_yaml.load(raw) if raw.strip() else ""
     except yaml.YAMLError as err:
-        raise ConfigError(f"--set {key}: cannot read value {raw!r}: {err.problem}") from None
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise ConfigError(f"--set {key}: cannot read value {raw!r}: {problem}") from None
     return key.split("."), value
 
 
@@ -198,22 +238,51 @@ def _deep_copy(data: Any) -> Any:
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:
-    """Reads a YAML mapping; syntax errors name the file and line."""
+    """Reads a config file's YAML mapping. Every problem is one line naming the file (and
+    the line where there is one): missing, a directory, unreadable, not UTF-8, invalid YAML,
+    a duplicate key, empty, or not a mapping."""
     path = Path(path)
+    text = _read_text(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        data = strict_yaml.load(text)
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        line = mark.line + 1 if mark else "?"
+        raise ConfigError(f"{path}:{line}: invalid YAML: {err.problem}") from None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: invalid YAML: {str(err).splitlines()[0]}") from None
+    if data is None:
+        raise ConfigError(f"{path}: the config file is empty (expected a mapping of keys)")
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"{path}: expected a mapping of keys at the top level, got a {_yaml_kind(data)}"
+        )
+    return data
+
+
+def _read_text(path: Path) -> str:
+    try:
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file not found") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a directory, not a config file") from None
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read the config file ({err.strerror})") from None
     try:
-        data = yaml.safe_load(text)
-    except yaml.MarkedYAMLError as err:
-        line = err.problem_mark.line + 1 if err.problem_mark else "?"
-        raise ConfigError(f"{path}:{line}: invalid YAML: {err.problem}") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping at the top level")
-    return data
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = raw[: err.start].count(b"\n") + 1
+        byte = raw[err.start : err.start + 1].hex()
+        raise ConfigError(f"{path}:{line}: not UTF-8 text (byte 0x{byte})") from None
+
+
+def _yaml_kind(data: Any) -> str:
+    if isinstance(data, list):
+        return "list"
+    if isinstance(data, str):
+        return "string"
+    return "number" if isinstance(data, int | float) else type(data).__name__
 
 
 def load_config(cls: type[T], path: str | Path | None, overrides: Sequence[str] = ()) -> T:
@@ -228,5 +297,7 @@ def load_config(cls: type[T], path: str | Path | None, overrides: Sequence[str] 
 
 
 def save_config(cfg: Any, path: str | Path) -> None:
-    """Writes the resolved config as YAML (readable again by :func:`load_config`)."""
-    Path(path).write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False), encoding="utf-8")
+    """Writes the resolved config as YAML (readable again by :func:`load_config`), atomically."""
+    from pipelines.spine import atomic
+
+    atomic.write_text(path, yaml.safe_dump(to_dict(cfg), sort_keys=False))

@@ -18,7 +18,7 @@ import yaml
 
 from pipelines.spine.config import type_name
 from pipelines.spine.readme_blocks import read_block, replace_block
-from pipelines.spine.sections import RNNConfig, TrainConfig
+from pipelines.spine.sections import RNNConfig, ServeConfig, TrainConfig
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 START, END = "<!-- config:start -->", "<!-- config:end -->"
@@ -36,8 +36,10 @@ def _value(value: Any) -> str:
 
 
 def _type(tp: Any, field: dataclasses.Field) -> str:
-    lo, hi = field.metadata.get("min"), field.metadata.get("max")
+    lo, hi, above = (field.metadata.get(k) for k in ("min", "max", "above"))
     text = type_name(tp)
+    if above is not None:  # an exclusive lower bound
+        return f"{text} > {above}" + (f", ≤ {hi}" if hi is not None else "")
     if lo is not None and hi is not None:
         return f"{text}, {lo}–{hi}"
     if lo is not None:
@@ -56,8 +58,8 @@ def _cell(text: str) -> str:
 
 def rows(cls: type, prefix: str = "", shared: bool = False) -> list[str]:
     """One table row per leaf key of ``cls``. In a task's table (``shared=False``) the shared
-    ``train`` section is left out and a stack section is one row giving only the defaults
-    that differ from the shared ones."""
+    ``train`` and ``serve`` sections are left out and a task's own stack or serving section
+    is one row giving only the defaults that differ from the shared ones."""
     lines = []
     hints = get_type_hints(cls)
     for field in dataclasses.fields(cls):
@@ -67,7 +69,11 @@ def rows(cls: type, prefix: str = "", shared: bool = False) -> list[str]:
             if not shared and tp is TrainConfig:
                 continue
             if not shared and issubclass(tp, RNNConfig):
-                lines.append(_stack_row(tp, dotted))
+                lines.append(_shared_row(RNNConfig, tp, dotted, "model.rnn"))
+                continue
+            if not shared and issubclass(tp, ServeConfig):
+                if tp is not ServeConfig:
+                    lines.append(_shared_row(ServeConfig, tp, dotted, "serve"))
                 continue
             lines.extend(rows(tp, dotted, shared))
             continue
@@ -79,8 +85,9 @@ def rows(cls: type, prefix: str = "", shared: bool = False) -> list[str]:
     return lines
 
 
-def _stack_row(cls: type, dotted: str) -> str:
-    base, own = RNNConfig(), cls()
+def _shared_row(base_cls: type, cls: type, dotted: str, shared_key: str) -> str:
+    """One row for a task's version of a shared section: the defaults it changes."""
+    base, own = base_cls(), cls()
     changed = [
         f"`{f.name}: {_value(getattr(own, f.name))}`"
         for f in dataclasses.fields(cls)
@@ -89,12 +96,13 @@ def _stack_row(cls: type, dotted: str) -> str:
     defaults = ", ".join(changed) if changed else "the shared defaults"
     first_line = (cls.__doc__ or "").strip().splitlines()[0].rstrip(".")
     doc = "the recurrent stack" if cls is RNNConfig else first_line
-    return f"| `{dotted}.*` | stack | {defaults} | {_cell(doc)}; keys as `model.rnn.*` above |"
+    kind = "stack" if base_cls is RNNConfig else "section"
+    return f"| `{dotted}.*` | {kind} | {defaults} | {_cell(doc)}; keys as `{shared_key}.*` above |"
 
 
 def reference() -> str:
     """The whole generated block: the shared sections, then one table per task."""
-    from pipelines.registry import TASKS, task_class
+    from pipelines.registry import TASKS, config_class  # config classes only: no TensorFlow
 
     parts = [
         "#### Shared: `train.*` (every task)",
@@ -106,11 +114,16 @@ def reference() -> str:
         "",
         *HEADER,
         *rows(RNNConfig, "model.rnn", shared=True),
+        "",
+        "#### Shared: serving bounds, `serve.*` (every task; see Serving limits)",
+        "",
+        *HEADER,
+        *rows(ServeConfig, "serve", shared=True),
     ]
     for name in TASKS:
-        cls = task_class(name)
-        module = cls.config_class.__module__.replace(".", "/") + ".py"
-        parts += ["", f"#### `{name}` (`{module}`)", "", *HEADER, *rows(cls.config_class)]
+        cls = config_class(name)
+        module = cls.__module__.replace(".", "/") + ".py"
+        parts += ["", f"#### `{name}` (`{module}`)", "", *HEADER, *rows(cls)]
     return "\n".join(parts)
 
 

@@ -9,6 +9,11 @@ from typing import Any, Literal
 from pipelines.spine.config import param
 
 CellName = Literal["rnn", "lstm", "gru", "ln_lstm", "ln_gru"]
+# Weight blocks per cell: each is (input + units + bias) x units; LN cells add a little more.
+CELL_GATES = {"rnn": 1, "lstm": 4, "gru": 3, "ln_lstm": 4, "ln_gru": 3}
+MAX_WIDTH = 100_000  # units, embedding widths: far past what trains here, short of overflow
+MAX_VOCABULARY = 10_000_000
+MAX_STEPS = 1_000_000_000
 
 
 @dataclass(frozen=True)
@@ -16,7 +21,7 @@ class RNNConfig:
     """The shared recurrent stack (see ``models.rnn_stack.RNNStack``)."""
 
     cell: CellName = param("lstm", doc="recurrent cell; ln_* are layer-normalised (Ba et al. 2016)")
-    units: int = param(128, min=1, doc="units per direction")
+    units: int = param(128, min=1, max=MAX_WIDTH, doc="units per direction")
     layers: int = param(1, min=1, max=16, doc="stacked layers")
     bidirectional: bool = param(True, doc="each layer reads both directions")
     merge_mode: Literal["concat", "sum", "mul", "ave"] = param(
@@ -36,6 +41,21 @@ class RNNConfig:
             for f in dataclasses.fields(RNNConfig)
         }
 
+    def output_width(self) -> int:
+        """Features per step the stack puts out."""
+        both = self.bidirectional and self.merge_mode == "concat"
+        return self.units * (2 if both else 1)
+
+    def estimated_parameters(self, input_width: int) -> int:
+        """About how many weights the stack has reading ``input_width`` features per step:
+        layers x directions x gates x (input + units + 1) x units."""
+        directions = 2 if self.bidirectional else 1
+        total, width = 0, input_width
+        for _ in range(self.layers):
+            total += directions * CELL_GATES[self.cell] * (width + self.units + 1) * self.units
+            width = self.output_width()
+        return total
+
     def check(self) -> tuple[str, str] | None:
         if self.recurrent_dropout and self.cell.startswith("ln_"):
             return (
@@ -50,27 +70,41 @@ class RNNConfig:
 class TrainConfig:
     """Optimisation, callbacks and devices; read by the shared runner."""
 
-    epochs: int = param(10, min=1, doc="passes over the training data (at most)")
-    batch_size: int = param(64, min=1, doc="examples per batch")
-    steps_per_epoch: int | None = param(None, min=1, doc="null = one pass over the data")
-    validation_steps: int | None = param(None, min=1, doc="null = the whole validation set")
+    epochs: int = param(10, min=1, max=100_000, doc="passes over the training data (at most)")
+    batch_size: int = param(64, min=1, max=1_000_000, doc="examples per batch")
+    steps_per_epoch: int | None = param(
+        None, min=1, max=MAX_STEPS, doc="null = one pass over the data"
+    )
+    validation_steps: int | None = param(
+        None, min=1, max=MAX_STEPS, doc="null = the whole validation set"
+    )
     optimizer: Literal["adam", "adamw", "sgd", "rmsprop"] = param(
         "adam", doc="sgd: Nesterov momentum 0.9"
     )
-    learning_rate: float = param(1e-3, min=0.0, doc="peak learning rate")
-    weight_decay: float = param(0.0, min=0.0, doc="adamw only")
+    learning_rate: float = param(1e-3, above=0.0, max=10.0, doc="peak learning rate")
+    weight_decay: float = param(0.0, min=0.0, max=1.0, doc="adamw only")
     lr_schedule: Literal["constant", "cosine", "plateau"] = param(
         "constant", doc="cosine: decays over all epochs; plateau: halves after a flat epoch"
     )
-    warmup_steps: int = param(0, min=0, doc="linear warm-up steps (cosine schedule)")
+    warmup_steps: int = param(0, min=0, max=MAX_STEPS, doc="linear warm-up steps (cosine schedule)")
     ema_momentum: float | None = param(
         None, min=0.0, max=0.99999, doc="Polyak weight averaging; validation and checkpoints see it"
     )
-    clipnorm: float | None = param(1.0, min=0.0, doc="clip by global gradient norm; null = off")
-    monitor: str = param("val_loss", doc="picks the best checkpoint (e.g. val_accuracy, val_f1)")
-    monitor_mode: Literal["min", "max"] = param("min", doc="whether lower or higher is better")
-    early_stopping_patience: int = param(3, min=0, doc="epochs without improvement; 0 = off")
-    grad_norm_every: int = param(50, min=0, doc="log gradient norms every N steps; 0 = off")
+    clipnorm: float | None = param(1.0, above=0.0, doc="clip by global gradient norm; null = off")
+    monitor: str = param(
+        "val_loss",
+        doc="picks the best checkpoint; one of the task's logged metrics (e.g. val_accuracy, "
+        "val_f1; an error lists them)",
+    )
+    monitor_mode: Literal["min", "max"] = param(
+        "min", doc="whether lower or higher is better; must match the metric (loss: min)"
+    )
+    early_stopping_patience: int = param(
+        3, min=0, max=100_000, doc="epochs without improvement; 0 = off"
+    )
+    grad_norm_every: int = param(
+        50, min=0, max=MAX_STEPS, doc="log gradient norms every N steps; 0 = off"
+    )
     grad_explode_threshold: float = param(1e3, min=0.0, doc="warn once above this global norm")
     grad_vanish_threshold: float = param(1e-6, min=0.0, doc="warn once below this layer norm")
     tensorboard: bool = param(True, doc="TensorBoard logs in <run>/logs")
@@ -81,7 +115,15 @@ class TrainConfig:
         2, min=1, max=64, doc="logical CPU devices for mirrored training without GPUs"
     )
     mixed_precision: bool = param(False, doc="mixed_float16 compute, float32 variables and outputs")
-    log_every_steps: int = param(0, min=0, doc="print progress every N steps; 0 = per epoch")
+    log_every_steps: int = param(
+        0, min=0, max=MAX_STEPS, doc="print progress every N steps; 0 = per epoch"
+    )
+    max_parameters: int = param(
+        200_000_000,
+        min=1,
+        doc="refuse a model whose parameter count, estimated from the config before anything "
+        "is built, is larger",
+    )
 
 
 @dataclass(frozen=True)
@@ -113,17 +155,71 @@ class ServeConfig:
 @dataclass(frozen=True)
 class TaskConfig:
     """The top level of every task config: ``task``, ``seed``, the task's ``data`` and
-    ``model`` sections and the shared ``train`` and ``serve`` sections. A task's config subclasses it, giving
-    ``task`` its one allowed value and ``data``/``model`` their section types (a redefined
-    field keeps its place, so every config reads task, seed, data, model, train, serve, then any
-    section of the task's own)."""
+    ``model`` sections and the shared ``train`` and ``serve`` sections. A task's config
+    subclasses it, giving ``task`` its one allowed value and ``data``/``model`` their section
+    types (a redefined field keeps its place, so every config reads task, seed, data, model,
+    train, serve, then any section of the task's own).
+
+    A task's config also says what its training logs (:meth:`logged_metrics`, which
+    ``train.monitor`` must name) and about how large its model is (:meth:`estimated_parameters`,
+    refused above ``train.max_parameters``), both from the config alone, so a bad config fails
+    before TensorFlow is imported. A task config with its own :meth:`check` calls this one."""
 
     task: str = param("", doc="the task this config is for")
-    seed: int = param(42, doc="seeds weights, dropout, shuffling and sampling")
+    seed: int = param(
+        42, min=0, max=2**32 - 1, doc="seeds weights, dropout, shuffling and sampling"
+    )
     data: Any = None
     model: Any = None
     train: TrainConfig = field(default_factory=TrainConfig)
     serve: ServeConfig = field(default_factory=ServeConfig)
+
+    def logged_metrics(self) -> dict[str, Literal["min", "max"]]:
+        """Every value training logs per epoch (a ``history.csv`` column) and whether lower
+        (``min``) or higher (``max``) is better; see :func:`epoch_metrics`."""
+        raise NotImplementedError(f"{type(self).__name__} must say what its training logs")
+
+    def estimated_parameters(self) -> int:
+        """About how many weights the configured model has (within ~2x), from the config:
+        vocabularies at their configured caps (or a typical size where there is none)."""
+        raise NotImplementedError(f"{type(self).__name__} must estimate its model size")
+
+    def check(self) -> tuple[str, str] | None:
+        logged = self.logged_metrics()
+        monitor, mode = self.train.monitor, self.train.monitor_mode
+        if monitor not in logged:
+            return (
+                "train.monitor",
+                f"{monitor!r} is not logged by {self.task} training with this config "
+                f"(allowed: {', '.join(logged)})",
+            )
+        if mode != logged[monitor]:
+            better = "lower" if logged[monitor] == "min" else "higher"
+            return (
+                "train.monitor_mode",
+                f"{mode!r} picks the worst epoch: {monitor} is better {better}; "
+                f"use {logged[monitor]}",
+            )
+        estimate = self.estimated_parameters()
+        if estimate > self.train.max_parameters:
+            return (
+                "model",
+                f"about {estimate:,} parameters (estimated from the config) is more than "
+                f"train.max_parameters ({self.train.max_parameters:,}); make the model smaller "
+                "or raise the limit",
+            )
+        return None
+
+
+def epoch_metrics(
+    compiled: dict[str, Literal["min", "max"]],
+    validation_only: dict[str, Literal["min", "max"]] | None = None,
+) -> dict[str, Literal["min", "max"]]:
+    """What one epoch of ``fit`` logs: ``loss`` and the ``compiled`` metrics (name → which
+    way is better), each also as ``val_<name>``, then the ``validation_only`` values a
+    callback adds (already named ``val_...``, e.g. ``val_f1``)."""
+    train: dict[str, Literal["min", "max"]] = {"loss": "min", **compiled}
+    return {**train, **{f"val_{k}": v for k, v in train.items()}, **(validation_only or {})}
 
 
 def model_settings(section: Any, exclude: tuple[str, ...] = ()) -> dict[str, Any]:

@@ -3,8 +3,16 @@
 
 Export signatures: ``serving_default(sentences)``: sentences of space-separated tokens →
 ``tags`` (space-joined output tags per sentence) and ``num_tokens``; ``tag_tokens(tokens)``:
-pre-tokenised sentences padded with ``""`` (batch, words) → ``tags`` (batch, words), ``""``
-on padding (trailing ``""``; an inner ``""`` is tagged as an unknown word).
+pre-tokenised sentences padded with ``""`` (batch, words) → ``tags`` (batch, words read),
+``""`` on padding (trailing ``""``; an inner ``""`` is tagged as an unknown word), and
+``num_tokens``.
+
+Bounds (``ServeConfig``): a sentence is cut to its first ``max_chars`` characters, then to its
+first ``max_tokens`` tokens; ``tags`` are the tags of the tokens read and ``num_tokens`` says
+how many. ``tag_tokens`` reads the first ``max_tokens`` columns (its ``tags`` are that wide at
+most) and the first ``max_chars`` characters of each token. A batch over ``max_batch`` is
+rejected; ``predict`` tags at most ``max_batch`` sentences a call and marks a cut sentence
+``"truncated": true``.
 """
 
 from __future__ import annotations
@@ -20,6 +28,8 @@ import tensorflow as tf
 from data.token_features import OrderedBatches, TokenEncoder, tag_strings
 from models.sequence_tagger import FEATURE_INPUTS
 from pipelines.spine.saved_model import write_saved_model
+from pipelines.spine.sections import ServeConfig
+from pipelines.spine.serve_bounds import check_batch, cut_text
 from pipelines.spine.task import batched
 
 FEATURE_SPECS = {
@@ -27,6 +37,7 @@ FEATURE_SPECS = {
     "casing_ids": tf.TensorSpec([None, None], tf.int32),
     "char_ids": tf.TensorSpec([None, None, None], tf.int32),
 }
+PREDICT_BATCH = 64  # sentences per serving call in ``predict``
 # What a predict record is made of: the input line, its tokens and their output tags.
 RecordFn = Callable[[str, list[str], list[str]], dict[str, Any]]
 
@@ -70,13 +81,15 @@ def batches_tagger(
 
 
 def serving_functions(
-    model: keras.Model, encoder: TokenEncoder, output_tags: Sequence[str]
+    model: keras.Model, encoder: TokenEncoder, output_tags: Sequence[str], bounds: ServeConfig
 ) -> dict[str, Any]:
-    """tf.functions over raw strings: ``serving_default`` and ``tag_tokens`` (the export
-    signatures, see the module doc), ``tag_text`` (``serving_default`` returning the ragged
-    tokens and tags, for ``predict``) and ``encoder`` (its lookup tables an export tracks)."""
+    """tf.functions over raw strings within ``bounds``: ``serving_default`` and ``tag_tokens``
+    (the export signatures, see the module doc), ``tag_text`` (``serving_default`` returning
+    the ragged tokens and tags read and whether the sentence was cut, for ``predict``) and
+    ``encoder`` (its lookup tables an export tracks)."""
     tagger = model.tagging_model()
     names = tf.constant(list(output_tags))
+    max_chars, max_tokens = bounds.max_chars, bounds.max_tokens
 
     def tag_ragged(tokens: tf.RaggedTensor) -> tf.RaggedTensor:
         ids = tagger(encoder.encode_padded(tokens), training=False)
@@ -84,8 +97,11 @@ def serving_functions(
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="sentences")])
     def tag_text(sentences):
-        tokens = tf.strings.split(sentences)
-        return {"tokens": tokens, "tags": tag_ragged(tokens)}
+        text, cut = cut_text(check_batch(sentences, bounds.max_batch), max_chars)
+        every = tf.strings.split(text)
+        tokens = every[:, :max_tokens]
+        truncated = tf.logical_or(cut, every.row_lengths() > max_tokens)
+        return {"tokens": tokens, "tags": tag_ragged(tokens), "truncated": truncated}
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="sentences")])
     def serving_default(sentences):
@@ -97,12 +113,18 @@ def serving_functions(
 
     @tf.function(input_signature=[tf.TensorSpec([None, None], tf.string, name="tokens")])
     def tag_tokens(tokens):
+        tokens = check_batch(tokens, bounds.max_batch)[:, :max_tokens]
+        flat, _ = cut_text(tf.reshape(tokens, [-1]), max_chars)
+        tokens = tf.reshape(flat, tf.shape(tokens))
         ragged = tf.RaggedTensor.from_tensor(tokens, padding="")
         # Only trailing "" are padding. An inner "" is a word never seen in training (a
         # space: out of vocabulary), not padding, which would cut a hole in the mask.
         ragged = tf.ragged.map_flat_values(lambda t: tf.where(t == "", " ", t), ragged)
         tags = tag_ragged(ragged)
-        return {"tags": tags.to_tensor(default_value="", shape=tf.shape(tokens))}
+        return {
+            "tags": tags.to_tensor(default_value="", shape=tf.shape(tokens)),
+            "num_tokens": tf.cast(ragged.row_lengths(), tf.int32),
+        }
 
     return {
         "serving_default": serving_default,
@@ -135,16 +157,21 @@ def tagged_record(text: str, tokens: list[str], tags: list[str]) -> dict[str, An
 
 
 def predict_records(
-    tag_text: Callable[[tf.Tensor], dict[str, tf.RaggedTensor]],
+    tag_text: Callable[[tf.Tensor], dict[str, tf.Tensor]],
     lines: Iterable[str],
     record: RecordFn = tagged_record,
+    max_batch: int = PREDICT_BATCH,
 ) -> Iterator[dict[str, Any]]:
-    """One ``record`` per line, tagging 64 lines per call of ``tag_text``."""
-    for batch in batched(lines, 64):
+    """One ``record`` per line (the tokens read and their tags; ``"truncated": true`` added
+    when ``tag_text`` cut the line), tagging ``PREDICT_BATCH`` lines, at most ``max_batch``,
+    per call of ``tag_text``."""
+    for batch in batched(lines, min(PREDICT_BATCH, max_batch)):
         out = tag_text(tf.constant(batch))
-        for text, tokens, tags in zip(
-            batch, out["tokens"].to_list(), out["tags"].to_list(), strict=True
+        cut = out["truncated"].numpy() if "truncated" in out else [False] * len(batch)
+        for text, tokens, tags, truncated in zip(
+            batch, out["tokens"].to_list(), out["tags"].to_list(), cut, strict=True
         ):
-            yield record(
+            tagged = record(
                 text, [t.decode("utf-8") for t in tokens], [t.decode("utf-8") for t in tags]
             )
+            yield {**tagged, "truncated": True} if truncated else tagged

@@ -244,7 +244,7 @@ class TaggingTask(Task[ConfigT, InfoT]):
 
     def serving_functions(self, model: keras.Model, cfg: ConfigT, info: InfoT) -> dict[str, Any]:
         """See ``pipelines.tagging.serving.serving_functions``."""
-        return serving_functions(model, self.encoder(cfg, info), info.output_tags)
+        return serving_functions(model, self.encoder(cfg, info), info.output_tags, cfg.serve)
 
     def export(self, model: keras.Model, cfg: ConfigT, info: InfoT, path: Path) -> dict[str, Any]:
         fns = self.serving_functions(model, cfg, info)
@@ -261,7 +261,7 @@ class TaggingTask(Task[ConfigT, InfoT]):
     ) -> Iterator[dict[str, Any]]:
         tag_text = self.serving_functions(model, cfg, info)["tag_text"]
         lines = input_lines(inputs, getattr(args, "input", None))
-        yield from predict_records(tag_text, lines, self.predict_record)
+        yield from predict_records(tag_text, lines, self.predict_record, cfg.serve.max_batch)
 
 
 def task_model_keys(model: TaggingModel) -> tuple[str, ...]:

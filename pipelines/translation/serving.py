@@ -1,6 +1,14 @@
 """Decoding in the TensorFlow graph, strings in and strings out: the functions behind the
 SavedModel signatures (``translate`` = ``serving_default``, ``translate_greedy``), evaluation
-and ``predict``."""
+and ``predict``.
+
+Bounds (``cfg.serve``, applied by the signatures and ``predict``; evaluation reads its own
+data unbounded): a source is cut to its first ``max_chars`` characters, then to its first
+``max_tokens`` tokens (and ``data.max_source_length``, as always); a translation is at most
+``max_generate`` tokens (and ``decoding.max_length``) long. A batch over ``max_batch`` is
+rejected; ``predict`` translates at most ``max_batch`` sentences a call and marks a cut source
+``"truncated": true``.
+"""
 
 from __future__ import annotations
 
@@ -25,10 +33,13 @@ from data.translation_text import (
 )
 from models.seq2seq_translator import Seq2SeqTranslator
 from pipelines.spine.saved_model import write_saved_model
+from pipelines.spine.sections import ServeConfig
+from pipelines.spine.serve_bounds import check_batch, cut_text
 from pipelines.spine.task import batched
 from pipelines.translation.config import TranslationConfig, TranslationDecoding, TranslationInfo
 
-# source strings (B,) → {"translation": (B,) strings, "score": (B,), "tokens": (B, L)}
+# source strings (B,) → {"translation": (B,) strings, "score": (B,), "tokens": (B, L),
+# "truncated": (B,) whether the source was cut}
 Translate = Callable[[tf.Tensor], dict[str, tf.Tensor]]
 
 # Serving examples per source language (export's example call; saved_model_cli in tests).
@@ -58,26 +69,36 @@ def make_translate_function(
     info: TranslationInfo,
     beam_size: int | None,
     vectorizer: keras.layers.TextVectorization | None = None,
+    bounds: ServeConfig | None = None,
 ) -> tuple[Translate, keras.layers.TextVectorization]:
-    """A ``tf.function`` source strings (B,) → {translation (B,), score (B,), tokens (B, L)}:
-    greedy when ``beam_size`` is None or 1, else beam search. Returns it with its source
-    vectorizer (to track for export)."""
+    """A ``tf.function`` source strings (B,) → {translation (B,), score (B,), tokens (B, L),
+    truncated (B,)}: greedy when ``beam_size`` is None or 1, else beam search; within
+    ``bounds`` when given (see the module doc). Returns it with its source vectorizer (to
+    track for export)."""
     if vectorizer is None:
         vectorizer = source_vectorizer(cfg, info)
     vocabulary = tf.constant(info.target_vocabulary)
     d = cfg.decoding
     beam = None if beam_size is None or beam_size <= 1 else beam_size
     banned = banned_ids(d)
+    source_tokens, max_length = cfg.data.max_source_length, d.max_length
+    if bounds is not None:
+        source_tokens = min(source_tokens, bounds.max_tokens)
+        max_length = min(max_length, bounds.max_generate)
 
     # autograph=False: the decoding loops are explicit graph loops (keras.ops.while_loop).
     @tf.function(input_signature=[SOURCE_SPEC], autograph=False)
     def translate(source):
-        ids = pad_batch(texts_to_ids(source, vectorizer, cfg.data.max_source_length))
+        cut = tf.zeros(tf.shape(source), tf.bool)
+        if bounds is not None:
+            source, cut = cut_text(source, bounds.max_chars)
+        every = texts_to_ids(source, vectorizer)
+        ids = pad_batch(every[:, :source_tokens])
         out = model.generate(
             ids,
             start_id=START_ID,
             end_id=END_ID,
-            max_length=d.max_length,
+            max_length=max_length,
             beam_size=beam,
             length_penalty=d.length_penalty,
             banned_ids=banned,
@@ -86,6 +107,7 @@ def make_translate_function(
             "translation": detokenize(out["tokens"], vocabulary),
             "score": out["scores"],
             "tokens": out["tokens"],
+            "truncated": tf.logical_or(cut, every.row_lengths() > source_tokens),
         }
 
     return translate, vectorizer
@@ -96,20 +118,22 @@ def translate_functions(
     cfg: TranslationConfig,
     info: TranslationInfo,
     vectorizer: keras.layers.TextVectorization | None = None,
+    bounds: ServeConfig | None = None,
 ) -> tuple[Translate, Translate]:
     """(greedy, beam search with ``decoding.beam_size``) translate functions over one source
-    vectorizer: what evaluate scores and export serves."""
-    greedy, vectorizer = make_translate_function(model, cfg, info, None, vectorizer)
-    beam, _ = make_translate_function(model, cfg, info, cfg.decoding.beam_size, vectorizer)
+    vectorizer: what evaluate scores and (within ``bounds``) export serves."""
+    greedy, vectorizer = make_translate_function(model, cfg, info, None, vectorizer, bounds)
+    beam, _ = make_translate_function(model, cfg, info, cfg.decoding.beam_size, vectorizer, bounds)
     return greedy, beam
 
 
-def _endpoint(translate: Translate):
-    """A serving signature: only ``translation`` and ``score`` (no token ids)."""
+def _endpoint(translate: Translate, max_batch: int):
+    """A serving signature: only ``translation`` and ``score`` (no token ids); a batch over
+    ``max_batch`` is rejected."""
 
     @tf.function(input_signature=[SOURCE_SPEC], autograph=False)
     def serve(source):
-        out = translate(source)
+        out = translate(check_batch(source, max_batch))
         return {"translation": out["translation"], "score": out["score"]}
 
     return serve
@@ -121,7 +145,8 @@ def export_translator(
     """Writes the SavedModel with ``translate`` (= ``serving_default``) and
     ``translate_greedy``; returns the example call's inputs."""
     vectorizer = source_vectorizer(cfg, info)
-    greedy, beam = (_endpoint(fn) for fn in translate_functions(model, cfg, info, vectorizer))
+    functions = translate_functions(model, cfg, info, vectorizer, cfg.serve)
+    greedy, beam = (_endpoint(fn, cfg.serve.max_batch) for fn in functions)
     example = {"source": tf.constant(EXAMPLE_SOURCES.get(info.source_language, ["", "?"]))}
     for serve in (beam, greedy):
         serve(**example)  # traces the graphs, which builds the vectorizer for tracking
@@ -137,17 +162,19 @@ def predict_translations(
     lines: Iterable[str],
     beam_size: int,
 ) -> Iterator[dict[str, Any]]:
-    """``{source, translation, log_probability}`` per line, in ``decoding.batch_size``
-    batches; lines are normalised like the training text, ``source`` is the line as given."""
-    translate, _ = make_translate_function(model, cfg, info, beam_size)
-    for batch in batched(lines, cfg.decoding.batch_size):
+    """``{source, translation, log_probability}`` per line (and ``"truncated": true`` when the
+    source was cut to ``serve``'s bounds), in ``decoding.batch_size`` batches of at most
+    ``serve.max_batch``; lines are normalised like the training text, ``source`` is the line
+    as given."""
+    translate, _ = make_translate_function(model, cfg, info, beam_size, bounds=cfg.serve)
+    for batch in batched(lines, min(cfg.decoding.batch_size, cfg.serve.max_batch)):
         normalised = [normalize_text(line, cfg.data.normalization) for line in batch]
         out = translate(tf.constant(np.array(normalised, dtype=object)))
-        for source, translation, score in zip(
-            batch, out["translation"].numpy(), out["score"].numpy(), strict=True
-        ):
-            yield {
+        outputs = (out[key].numpy() for key in ("translation", "score", "truncated"))
+        for source, translation, score, truncated in zip(batch, *outputs, strict=True):
+            record = {
                 "source": source,
                 "translation": translation.decode("utf-8"),
                 "log_probability": round(float(score), 4),
             }
+            yield {**record, "truncated": True} if truncated else record

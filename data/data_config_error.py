@@ -1,0 +1,12 @@
+"""The error of a ``data.*`` setting that does not fit the data it is applied to."""
+
+from __future__ import annotations
+
+
+class DataConfigError(ValueError):
+    """A ``data.*`` config value the data cannot honour (e.g. a split shorter than one window);
+    the one-line message starts with the key, ``data.key: what is wrong``.
+
+    It lives in ``data/`` (which never imports ``pipelines/``); the CLI prints it like a
+    ``ConfigError``, as one ``error:`` line.
+    """
