@@ -195,7 +195,7 @@ def _normal(name: str, spec, info: dict[str, Any]) -> Any:
     if rank == 3:  # a forecasting window in the CSV's units
         mean = np.array(info["mean"], np.float32)
         std = np.array(info["std"], np.float32)
-        return (mean + 0.5 * std)[None, None].repeat(spec.shape[1], axis=1)
+        return (mean + 0.5 * std)[None, None].repeat(info["lookback"], axis=1)
     raise ValueError(f"no normal value for input {name} {spec}")
 
 
@@ -206,7 +206,9 @@ def _fuzz_for(name: str, spec, info: dict[str, Any]) -> list[Fuzz]:
     if rank == 0:
         return scalar_fuzz(name)
     if rank == 3:
-        return window_fuzz((spec.shape[1], spec.shape[2]), _normal(name, spec, info)[0])
+        # The window's shape from the run's info (the signature may declare [-1, -1, -1]).
+        shape = (info["lookback"], len(info["feature_names"]))
+        return window_fuzz(shape, _normal(name, spec, info)[0])
     return []
 
 

@@ -48,6 +48,37 @@ def test_duplicate_keys_name_file_line_and_key(tmp_path):
     assert top.endswith(":3: invalid YAML: duplicate key 'seed' (first given on line 2)")
 
 
+def test_alias_bombs_and_self_references_are_refused_before_expanding(tmp_path):
+    lines = ['a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    for prev, name in zip("abcdefg", "bcdefgh", strict=True):  # 9**8 values once expanded
+        lines.append(f"{name}: &{name} [{', '.join(['*' + prev] * 9)}]")
+    bomb = _error(tmp_path, "\n".join(lines) + "\n")
+    assert bomb.endswith(
+        "invalid YAML: aliases expand the document to more than 100,000 values; "
+        "write the values out"
+    )
+    loop = _error(tmp_path, "a: &a\n  - *a\n")
+    assert loop.endswith("invalid YAML: an alias refers to the block that contains it")
+    from pipelines.spine.strict_yaml import expanded_size
+
+    shared = [1, 2]
+    assert expanded_size({"x": shared, "y": [shared, shared]}) == 1 + 2 * 1 + 3 + (1 + 3 + 3)
+
+
+def test_usage_mistakes_are_one_error_line():
+    result = subprocess.run(
+        [sys.executable, "-m", "pipelines", "train", "pos", "--data", "web"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "error: argument --data: invalid choice: 'web' (choose from 'sample', 'files', 'tfds') "
+        "(python -m pipelines --help)"
+    ]
+
+
 def test_merge_keys_may_still_be_overridden(tmp_path):
     cfg, _ = _load(
         tmp_path,

@@ -43,3 +43,12 @@ def test_replace_block_rewrites_only_the_block(tmp_path):
     assert read_block(text, "<!-- a -->", "<!-- b -->") == "| new |\n| rows |"
     with pytest.raises(ValueError):
         read_block(text, "<!-- a -->", "<!-- missing -->")
+
+
+def test_robustness_table_matches_the_results_file():
+    from benchmarks import robustness_report
+
+    text = README.read_text()
+    assert robustness_report.readme_block(text) == robustness_report.table(
+        robustness_report.load()
+    ), "run: python -m benchmarks.robustness --write-readme"

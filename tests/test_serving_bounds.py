@@ -342,6 +342,18 @@ def test_forecasting_rejects_big_batches_and_non_finite_windows(forecasting):
             serve(window=tf.constant(broken))
 
 
+def test_forecasting_checks_the_window_shape_when_called(forecasting):
+    _, _, info, _, signatures = forecasting
+    serve = signatures["serving_default"]
+    lookback, features = info.lookback, len(info.feature_names)
+    wrong = [(1, lookback + 1, features), (1, lookback, features - 1), (lookback, features), (3,)]
+    for shape in wrong:
+        with pytest.raises(tf.errors.InvalidArgumentError, match="window: expected shape"):
+            serve(window=tf.zeros(shape))
+    empty = serve(window=tf.zeros((0, lookback, features)))["forecast"]
+    assert empty.shape == (0, info.horizon, len(info.target_indices))
+
+
 def test_forecasting_predict_batches_within_the_limit_and_names_a_nan_row(forecasting):
     _, _, info, _, signatures = forecasting
     span = (info.lookback - 1) * info.sampling_rate + 1

@@ -37,23 +37,46 @@ def serving_function(
     model: keras.Model, info: ForecastingInfo, bounds: ServeConfig
 ) -> Callable[..., dict]:
     """Raw windows [batch, lookback, features] → {"forecast": [batch, horizon, targets]}
-    in the CSV's units; the train statistics are constants in the graph. A batch over
-    ``bounds.max_batch`` or a non-finite value fails the call (``InvalidArgumentError``)."""
+    in the CSV's units; the train statistics are constants in the graph. A window of another
+    shape, a batch over ``bounds.max_batch`` or a non-finite value fails the call
+    (``InvalidArgumentError`` saying which); an empty batch gets an empty forecast."""
     mean = tf.constant(info.mean, tf.float32)
     std = tf.constant(info.std, tf.float32)
     target_mean = tf.gather(mean, info.target_indices)
     target_std = tf.gather(std, info.target_indices)
-    shape = [None, info.lookback, len(info.feature_names)]
+    lookback, features = info.lookback, len(info.feature_names)
+    empty = tf.zeros([0, info.horizon, len(info.target_indices)], tf.float32)
 
-    @tf.function(input_signature=[tf.TensorSpec(shape, tf.float32, name="window")])
+    # The signature takes any shape and checks it here: a loaded signature does not check
+    # its inputs against a declared shape, and a window of another rank crashes the kernels.
+    @tf.function(input_signature=[tf.TensorSpec([None, None, None], tf.float32, name="window")])
     def serve(window):
+        dims = tf.concat([tf.shape(window), [-1, -1, -1]], 0)[:3]
+        fits = tf.logical_and(
+            tf.equal(tf.rank(window), 3),
+            tf.reduce_all(tf.equal(dims[1:], [lookback, features])),
+        )
+        check = tf.debugging.Assert(
+            fits,
+            [
+                f"window: expected shape [batch, {lookback}, {features}] (lookback, features), got",
+                tf.shape(window),
+            ],
+        )
+        with tf.control_dependencies([check]):
+            window = tf.ensure_shape(tf.identity(window), [None, lookback, features])
         window = check_batch(window, bounds.max_batch)
         window = tf.debugging.assert_all_finite(
             window, "window: NaN or inf in the input; send finite values (CSV units)"
         )
-        normalised = (window - mean) / std
-        forecast = tf.cast(model(normalised, training=False), tf.float32)
-        return {"forecast": forecast * target_std + target_mean}
+
+        def forecast():
+            normalised = (window - mean) / std
+            output = tf.cast(model(normalised, training=False), tf.float32)
+            return output * target_std + target_mean
+
+        # An empty batch gets an empty forecast (the recurrent kernels reject batch 0).
+        return {"forecast": tf.cond(tf.shape(window)[0] > 0, forecast, lambda: empty)}
 
     return serve
 

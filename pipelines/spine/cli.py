@@ -12,7 +12,7 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from pipelines.registry import TASKS, UnknownTaskError, config_class, get_task
 from pipelines.spine import quiet
@@ -20,8 +20,16 @@ from pipelines.spine import quiet
 VERBS = ("train", "evaluate", "export", "predict")
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """Usage mistakes as one ``error:`` line, like every other error (``--help`` shows the
+    usage)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {message} (python -m pipelines --help)\n")
+
+
 def _parser(task=None) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _OneLineParser(
         prog="python -m pipelines",
         description="Train, evaluate, export and serve recurrent-network task pipelines.",
     )
