@@ -88,7 +88,11 @@ class TrainConfig:
     )
     warmup_steps: int = param(0, min=0, max=MAX_STEPS, doc="linear warm-up steps (cosine schedule)")
     ema_momentum: float | None = param(
-        None, min=0.0, max=0.99999, doc="Polyak weight averaging; validation and checkpoints see it"
+        None,
+        min=0.0,
+        max=0.99999,
+        doc="Polyak weight averaging (momentum warmed up as min(m, (1+t)/(10+t)) at step t); "
+        "validation and checkpoints see it",
     )
     clipnorm: float | None = param(1.0, above=0.0, doc="clip by global gradient norm; null = off")
     monitor: str = param(

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import keras
+from keras import ops
 
 from pipelines.spine.callbacks.grad_norm_monitor import GradientNormMonitor
 from pipelines.spine.callbacks.progress_logger import ProgressLogger
@@ -37,12 +38,44 @@ def make_optimizer(train: TrainConfig, epoch_steps: int) -> keras.optimizers.Opt
     if train.ema_momentum is not None:
         kwargs.update(use_ema=True, ema_momentum=train.ema_momentum)
     if train.optimizer == "adam":
-        return keras.optimizers.Adam(**kwargs)
-    if train.optimizer == "adamw":
-        return keras.optimizers.AdamW(weight_decay=train.weight_decay, **kwargs)
-    if train.optimizer == "rmsprop":
-        return keras.optimizers.RMSprop(**kwargs)
-    return keras.optimizers.SGD(momentum=0.9, nesterov=True, **kwargs)
+        optimizer = keras.optimizers.Adam(**kwargs)
+    elif train.optimizer == "adamw":
+        optimizer = keras.optimizers.AdamW(weight_decay=train.weight_decay, **kwargs)
+    elif train.optimizer == "rmsprop":
+        optimizer = keras.optimizers.RMSprop(**kwargs)
+    else:
+        optimizer = keras.optimizers.SGD(momentum=0.9, nesterov=True, **kwargs)
+    if train.ema_momentum is not None:
+        warm_up_ema(optimizer)
+    return optimizer
+
+
+def warm_up_ema(optimizer: keras.optimizers.Optimizer) -> None:
+    """Makes the optimizer's weight average forget its start: at step ``t`` the momentum is
+    ``min(ema_momentum, (1 + t) / (10 + t))`` (the ``num_updates`` rule of TensorFlow's
+    ``ExponentialMovingAverage``) instead of ``ema_momentum`` from the first step.
+
+    With a fixed 0.999, after 300 steps the average still holds 74% of the first step's
+    weights (0.999 ** 300), which ruins short runs; with the warm-up it averages over about
+    the last ``t / 10`` steps until the configured horizon is reached. Only the instance is
+    changed: its saved config is a plain Keras optimizer's (``ema_momentum`` the final value).
+    """
+
+    def update(trainable_variables):
+        step = ops.cast(optimizer.iterations, "float32")
+        warm = ops.divide(ops.add(step, 1.0), ops.add(step, 10.0))
+        momentum = ops.multiply(
+            ops.cast(ops.not_equal(optimizer.iterations, 0), "float32"),
+            ops.minimum(warm, optimizer.ema_momentum),
+        )
+        for var, average in zip(
+            trainable_variables, optimizer._model_variables_moving_average, strict=True
+        ):
+            if average is not None:
+                m = ops.cast(momentum, var.dtype)
+                average.assign(ops.add(ops.multiply(m, average), ops.multiply(1 - m, var)))
+
+    optimizer._update_model_variables_moving_average = update
 
 
 def make_callbacks(
