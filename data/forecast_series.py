@@ -2,7 +2,9 @@
 ``load_series_for`` (source → cleaned table with time features), ``split_series`` (rows,
 window counts and train statistics per split), ``window_datasets`` (batched training windows).
 
-Errors in the configured values are ``DataConfigError`` naming the ``data.*`` key.
+Rules that need only the config are checked when it loads (``ForecastingData.check``); a
+``data.*`` value this series cannot honour is a ``DataConfigError`` naming the key (and the file
+when a split of it is shorter than one window).
 """
 
 from __future__ import annotations
@@ -67,9 +69,8 @@ def series_path(data: ForecastingData) -> Path:
 
 
 def csv_spec(data: ForecastingData, path: str | Path) -> CsvSeriesSpec:
-    """The ``CsvSeriesSpec`` of the configured columns for the CSV at ``path``."""
-    if not data.targets:
-        raise DataConfigError("data.targets: give at least one target column")
+    """The ``CsvSeriesSpec`` of the configured columns for the CSV at ``path`` (the
+    rules across them are checked when the config loads: ``ForecastingData.check``)."""
     # Every spec setting but the path is the data key of the same name.
     fields = [f.name for f in dataclasses.fields(CsvSeriesSpec) if f.name != "path"]
     columns = {name: getattr(data, name) for name in fields}
@@ -105,40 +106,36 @@ class SeriesSplits:
 
 
 def split_series(table: SeriesTable, data: ForecastingData) -> SeriesSplits:
-    """Rows split by ``data.split`` in time order; every split must hold a window."""
+    """Rows split by ``data.split`` in time order; every split must hold a window (an error
+    naming the file and the window keys when one does not)."""
     rows = _split_rows(len(table), data)
-    windows = _window_counts(len(table), rows, data)
+    windows = _window_counts(table.report.path, len(table), rows, data)
     mean, std = fit_stats(table.values[rows["train"]])  # train rows only
     return SeriesSplits(rows, windows, mean, std)
 
 
 def _split_rows(n: int, data: ForecastingData) -> dict[str, slice]:
-    if len(data.split) != 3:
-        raise DataConfigError(
-            f"data.split: give three fractions (train, validation, test), got {data.split}"
-        )
     try:
         return dict(zip(SPLITS, chronological_split(n, tuple(data.split)), strict=True))
     except ValueError as err:
         raise DataConfigError(f"data.split: {err}") from None
 
 
-def _window_counts(n: int, rows: dict[str, slice], data: ForecastingData) -> dict[str, int]:
+def _window_counts(
+    path: str, n: int, rows: dict[str, slice], data: ForecastingData
+) -> dict[str, int]:
     window = WindowSpec.of(data)
     counts = {name: window.count(n, split) for name, split in rows.items()}
     for name, count in counts.items():
         if count == 0:
             split = rows[name]
             raise DataConfigError(
-                f"data: the {name} split (rows {split.start}-{split.stop}, "
-                f"{split.stop - split.start} rows) is shorter than one window + target "
-                f"({window.rows_needed} rows from data.lookback, sampling_rate, delay, horizon)"
+                f"{path}: the {name} split (rows {split.start}-{split.stop} of the {n} rows "
+                f"used, {split.stop - split.start} rows) is shorter than one window + target "
+                f"({window.rows_needed} rows from data.lookback, data.sampling_rate, "
+                f"data.delay, data.horizon); give more rows, shorter windows or another "
+                f"data.split"
             )
-    if data.season is not None and data.season < data.delay + data.horizon - 1:
-        raise DataConfigError(
-            f"data.season: {data.season} rows is not known at the forecast origin "
-            f"(needs >= delay + horizon - 1 = {data.delay + data.horizon - 1})"
-        )
     return counts
 
 

@@ -15,13 +15,14 @@ Supported layouts
 
 * Melbourne daily minimum temperatures: ``"Date","Temp"`` (ISO dates, univariate).
 
-``load_series`` reads the file (plain or gzip, UTF-8), builds a time index, checks that the
-rows are in time order (a row earlier than the one before it is an error naming its line; a row
-repeating the previous timestamp with the same values is dropped and counted in the report, with
-other values it is an error), detects gaps against the regular grid of the frequency, applies
-the missing-value policy and one-hot encodes the categorical columns. Empty cells and pandas'
-missing markers (``NA``, ``NaN``, ``null``...) are missing values; ``inf`` is an error naming
-the line and column. ``SeriesTable.feature_names`` is the numeric features (in
+``load_series`` reads the file (plain or gzip, UTF-8; its rows and their line numbers come
+from ``data.csv_rows``: every row has the header's number of fields), builds a time index,
+checks that the rows are in time order (a row earlier than the one before it is an error naming
+its line; a row repeating the previous timestamp with the same values is dropped and counted in
+the report, with other values it is an error), detects gaps against the regular grid of the
+frequency, applies the missing-value policy and one-hot encodes the categorical columns. Empty
+cells and pandas' missing markers (``NA``, ``NaN``, ``null``...) are missing values; ``inf`` is
+an error naming the line and column. ``SeriesTable.feature_names`` is the numeric features (in
 ``spec.features`` order, or file order when that is empty, followed by any target not listed
 there) then the one-hot columns (``<column>=<category>``, categories sorted).
 
@@ -44,15 +45,15 @@ Splits, statistics, windows and baselines on the table: ``data.timeseries_window
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import pandas as pd
+from pandas.tseries.frequencies import to_offset
 
+from data.csv_rows import read_csv_rows
 from data.data_format_error import DataFormatError
-from data.text_files import read_text
 from data.timeseries_columns import numeric_columns, parse_times, require_column, to_float
 from data.timeseries_grid import Filled, TimeGrid, drop_missing, fill_grid, time_grid
 
@@ -60,7 +61,16 @@ MissingPolicy = Literal["interpolate", "ffill", "drop"]
 _POLICIES = ("interpolate", "ffill", "drop")
 MAX_LISTED = 10  # how many gaps / duplicate timestamps the report lists
 
-__all__ = ["CsvSeriesSpec", "DataFormatError", "LoadReport", "SeriesTable", "iso", "load_series"]
+__all__ = [
+    "CsvSeriesSpec",
+    "DataFormatError",
+    "LoadReport",
+    "SeriesSettings",
+    "SeriesTable",
+    "iso",
+    "load_series",
+    "settings_problem",
+]
 
 
 @dataclass(frozen=True)
@@ -96,32 +106,13 @@ class CsvSeriesSpec:
         if not str(self.path):
             raise ValueError("CsvSeriesSpec.path is empty")
         object.__setattr__(self, "path", str(self.path))
-        if (self.time_column is None) == (self.time_parts is None):
-            raise ValueError("CsvSeriesSpec: give exactly one of time_column or time_parts")
-        if self.time_parts is not None:
-            if not 3 <= len(self.time_parts) <= 6:
-                raise ValueError(
-                    "CsvSeriesSpec.time_parts: give 3 to 6 columns "
-                    "(year, month, day[, hour[, minute[, second]]])"
-                )
-            if self.time_format is not None:
-                raise ValueError("CsvSeriesSpec.time_format applies only to time_column")
+        problem = settings_problem(self)
+        if problem is not None:
+            raise ValueError(f"CsvSeriesSpec.{problem[0]}: {problem[1]}")
         if self.max_fill_gap is not None and self.max_fill_gap < 0:
             raise ValueError(f"CsvSeriesSpec.max_fill_gap must be >= 0: {self.max_fill_gap}")
         if self.missing not in _POLICIES:
             raise ValueError(f"CsvSeriesSpec.missing must be one of {_POLICIES}: {self.missing!r}")
-        for name in ("features", "categorical"):
-            names = getattr(self, name)
-            if len(set(names)) != len(names):
-                raise ValueError(f"CsvSeriesSpec.{name} has duplicates: {names}")
-        both = set(self.features) & set(self.categorical)
-        if both:
-            raise ValueError(f"CsvSeriesSpec: {sorted(both)} are both features and categorical")
-        clash = set(self.time_columns()) & (
-            set(self.features) | set(self.categorical) | set(self.targets)
-        )
-        if clash:
-            raise ValueError(f"CsvSeriesSpec: time columns {sorted(clash)} used as data")
 
     def time_columns(self) -> tuple[str, ...]:
         """The column(s) the timestamps are read from."""
@@ -130,22 +121,73 @@ class CsvSeriesSpec:
         return tuple(self.time_parts or ())
 
 
+class SeriesSettings(Protocol):
+    """The column settings ``settings_problem`` checks (``CsvSeriesSpec`` or a config's
+    ``data`` section, whose keys have the same names)."""
+
+    time_column: str | None
+    time_format: str | None
+    time_parts: tuple[str, ...] | None
+    features: tuple[str, ...]
+    targets: tuple[str, ...]
+    categorical: tuple[str, ...]
+    frequency: str | None
+
+
+def settings_problem(settings: SeriesSettings) -> tuple[str, str] | None:
+    """The first rule across the column settings that ``settings`` breaks, as ``(setting,
+    problem)``, or None: exactly one of time column or time parts, 3 to 6 time parts, a time
+    format only with a time column, no column listed twice or used both as time and data, a
+    frequency pandas knows. They need no data, so a config is checked before any is read."""
+    time_column, time_parts = settings.time_column, settings.time_parts
+    if (time_column is None) == (time_parts is None):
+        which = "both are null" if time_column is None else "both are set"
+        return "time_column", f"give exactly one of time_column or time_parts ({which})"
+    if time_parts is not None:
+        if not 3 <= len(time_parts) <= 6:
+            return (
+                "time_parts",
+                "give 3 to 6 columns (year, month, day[, hour[, minute[, second]]])",
+            )
+        if settings.time_format is not None:
+            return "time_format", "applies only to time_column (set it to null with time_parts)"
+    for name in ("features", "categorical"):
+        names = getattr(settings, name)
+        if len(set(names)) != len(names):
+            return name, f"has duplicates: {list(names)}"
+    both = set(settings.features) & set(settings.categorical)
+    if both:
+        return "categorical", f"{sorted(both)} are both features and categorical"
+    time_columns = {time_column} if time_column is not None else set(time_parts or ())
+    for name in ("features", "categorical", "targets"):
+        clash = time_columns & set(getattr(settings, name))
+        if clash:
+            return name, f"time column(s) {sorted(clash)} used as data"
+    if settings.frequency is not None:
+        try:
+            to_offset(settings.frequency)
+        except ValueError:
+            return "frequency", f"{settings.frequency!r} is not a pandas offset alias (h, D, 10min)"
+    return None
+
+
 @dataclass(frozen=True)
 class LoadReport:
     """What ``load_series`` found and did.
 
     ``missing_before`` counts missing cells per used column in the rows as read (before sorting,
-    de-duplication and the policy). ``gap_count`` is the number of runs of missing timestamps on
-    the regular grid (found in the rows as read, before the policy; rows removed by ``drop``
-    are not counted as gaps), ``gap_timestamps`` their total length and ``gaps`` the first few
-    runs as ``(first missing, last missing)``. ``duplicates`` counts rows that repeat the row
-    before them, timestamp and values (those rows are removed). ``off_grid`` counts timestamps
-    not on the grid. ``rows_inserted`` is the gap rows added by reindexing (interpolate/ffill),
+    de-duplication and the policy). ``gap_count`` is the number of gaps: runs of timestamps on
+    the regular grid without a usable row, ``gap_timestamps`` their total length and ``gaps``
+    the first few runs as ``(first missing, last missing)``. Under ``interpolate``/``ffill``
+    they are the gaps in the file's time index, filled by inserted rows; under ``drop`` they
+    also include the runs the dropped rows leave (between the first and last row kept), and
+    stay in the output: windows may span them. ``file_gap_count`` counts the gaps in the file's
+    own time index alone. ``duplicates`` counts rows that repeat the row before them,
+    timestamp and values (those rows are removed). ``off_grid`` counts timestamps not on the
+    grid. ``rows_inserted`` is the gap rows added by reindexing (interpolate/ffill),
     ``values_filled`` the missing cells filled by the policy (including the cells of inserted
     rows), ``longest_filled`` per column its longest run of filled grid points as ``(length,
-    first timestamp)``, ``rows_dropped`` the rows removed by the policy and ``gaps_left`` the
-    runs of grid timestamps the output still lacks (``drop``: the file's gaps and those of the
-    dropped rows, which windows may span).
+    first timestamp)`` and ``rows_dropped`` the rows removed by the policy.
     """
 
     path: str
@@ -160,13 +202,12 @@ class LoadReport:
     gap_count: int
     gap_timestamps: int
     gaps: tuple[tuple[np.datetime64, np.datetime64], ...]
+    file_gap_count: int
     off_grid: int
     rows_inserted: int
     rows_dropped: int
     values_filled: int
     longest_filled: dict[str, tuple[int, np.datetime64]]
-    gaps_left: tuple[tuple[np.datetime64, np.datetime64], ...]
-    gaps_left_count: int
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON-ready summary a run records (gaps as ISO timestamps)."""
@@ -187,9 +228,8 @@ class LoadReport:
             "gap_count": self.gap_count,
             "gap_timestamps": self.gap_timestamps,
             "gaps": [[iso(a), iso(b)] for a, b in self.gaps],
+            "file_gap_count": self.file_gap_count,
             "off_grid": self.off_grid,
-            "gap_count_left": self.gaps_left_count,
-            "gaps_left": [[iso(a), iso(b)] for a, b in self.gaps_left],
         }
 
 
@@ -219,7 +259,7 @@ def iso(time: np.datetime64) -> str:
 def load_series(spec: CsvSeriesSpec) -> SeriesTable:
     """Read ``spec.path`` and return the prepared ``SeriesTable`` (see the module docstring)."""
     path = spec.path
-    raw, lines = _read_rows(path)
+    raw, lines = read_csv_rows(path)  # stripped text cells, the line each row starts on
     columns = [str(c) for c in raw.columns]
     for name in (*spec.time_columns(), *spec.features, *spec.categorical):
         require_column(path, columns, name)
@@ -243,25 +283,6 @@ def load_series(spec: CsvSeriesSpec) -> SeriesTable:
         target_indices=_target_indices(path, spec.targets, feature_names),
         report=_report(spec, rows_read, missing_before, duplicates, grid, filled),
     )
-
-
-def _read_rows(path: str) -> tuple[pd.DataFrame, np.ndarray]:
-    """Every non-blank row as stripped text, with its line number in the file."""
-    text = read_text(path)  # one-line errors for a directory, bad gzip, non-UTF-8 bytes
-    try:
-        raw = pd.read_csv(io.StringIO(text), dtype=str, skip_blank_lines=False)
-    except pd.errors.EmptyDataError as exc:
-        raise DataFormatError(f"{path}: cannot read CSV ({exc})") from exc
-    except pd.errors.ParserError as exc:
-        raise DataFormatError(f"{path}: malformed CSV ({' '.join(str(exc).split())})") from exc
-    lines = np.arange(len(raw)) + 2  # header is line 1 (assumes no multi-line quoted fields)
-    blank = raw.isna().all(axis=1).to_numpy()
-    raw = raw.loc[~blank].reset_index(drop=True)
-    lines = lines[~blank]
-    raw = raw.apply(lambda col: col.str.strip())
-    if raw.empty:
-        raise DataFormatError(f"{path}: no data rows")
-    return raw, lines
 
 
 def _used_columns(
@@ -361,14 +382,13 @@ def _report(
         duplicates=duplicates.count,
         duplicate_times=duplicates.first_times,
         frequency=None if grid.offset is None else grid.offset.freqstr,
-        gap_count=len(grid.gaps),
-        gap_timestamps=len(grid.missing),
-        gaps=tuple(grid.gaps[:MAX_LISTED]),
+        gap_count=len(filled.gaps),
+        gap_timestamps=filled.gap_timestamps,
+        gaps=tuple(filled.gaps[:MAX_LISTED]),
+        file_gap_count=len(grid.gaps),
         off_grid=int(grid.off_grid.sum()),
         rows_inserted=filled.rows_inserted,
         rows_dropped=filled.rows_dropped,
         values_filled=filled.values_filled,
         longest_filled=filled.longest_filled,
-        gaps_left=tuple(filled.gaps_left[:MAX_LISTED]),
-        gaps_left_count=len(filled.gaps_left),
     )

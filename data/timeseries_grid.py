@@ -28,16 +28,19 @@ class Filled:
     """Rows after the missing-value policy, with what it did.
 
     ``longest_filled``: per column with filled values, the longest run of consecutive grid
-    points it filled, as ``(length, first timestamp)``. ``gaps_left``: runs of grid points the
-    rows still lack, as ``(first, last)`` (only ``drop`` leaves any: windows may span them).
+    points it filled, as ``(length, first timestamp)``. ``gaps``: runs of grid points without
+    a usable row, as ``(first, last)``, and ``gap_timestamps`` their total length: under
+    ``interpolate``/``ffill`` the file's (filled by the inserted rows), under ``drop`` the
+    file's and those the dropped rows leave (still missing: windows may span them).
     """
 
     frame: pd.DataFrame
     rows_inserted: int
     rows_dropped: int
     values_filled: int
+    gaps: list[tuple[np.datetime64, np.datetime64]] = field(default_factory=list)
+    gap_timestamps: int = 0
     longest_filled: dict[str, tuple[int, np.datetime64]] = field(default_factory=dict)
-    gaps_left: list[tuple[np.datetime64, np.datetime64]] = field(default_factory=list)
 
 
 def time_grid(path: str, frequency: str | None, index: pd.DatetimeIndex) -> TimeGrid:
@@ -50,7 +53,7 @@ def time_grid(path: str, frequency: str | None, index: pd.DatetimeIndex) -> Time
 
 def drop_missing(path: str, frame: pd.DataFrame, grid: TimeGrid) -> Filled:
     """The ``drop`` policy: rows with a missing value go; the gaps in the time index, and
-    those the dropped rows leave, stay and are reported (``gaps_left``)."""
+    those the dropped rows leave, stay and are reported (``gaps``)."""
     keep = ~frame.isna().any(axis=1)
     out = frame.loc[keep]
     if out.empty:
@@ -58,13 +61,16 @@ def drop_missing(path: str, frame: pd.DataFrame, grid: TimeGrid) -> Filled:
             f"{path}: every row has a missing value in a used column, missing: drop leaves "
             f"no rows (missing per column: {frame.isna().sum().to_dict()})"
         )
+    # Gaps inside the rows kept; dropped leading or trailing rows only shorten the series.
     points = grid.points[(grid.points >= out.index[0]) & (grid.points <= out.index[-1])]
+    missing = points.difference(out.index)
     return Filled(
         out,
         rows_inserted=0,
         rows_dropped=int((~keep).sum()),
         values_filled=0,
-        gaps_left=_runs(points, points.difference(out.index)),
+        gaps=_runs(points, missing),
+        gap_timestamps=len(missing),
     )
 
 
@@ -118,6 +124,8 @@ def fill_grid(
         rows_inserted=len(grid.missing),
         rows_dropped=int(still.sum()),  # only ffill can leave leading missing values
         values_filled=int(filled.to_numpy().sum()),
+        gaps=grid.gaps,
+        gap_timestamps=len(grid.missing),
         longest_filled=longest,
     )
 

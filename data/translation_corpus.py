@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from data.data_config_error import DataConfigError
+from data.data_format_error import DataFormatError
 from data.sources import carve_validation, resolve_data_path, sample_path, tfds_load
 from data.translation_pairs import (
     ENGLISH_COLUMN,
@@ -75,22 +76,52 @@ def _capped(
 
 
 def _split_pairs(data: TranslationData) -> tuple[SentencePairs, dict[str, np.ndarray]]:
-    """All pairs the training side is read from, and each split's indices into them."""
+    """All pairs the training side is read from, and each split's indices into them (train
+    and validation never empty: an error naming the source says how many pairs are needed)."""
     if data.source == "tfds":  # TFDS has its own test split: validation comes from train
         pairs = _tfds_pairs(data, "train")
         train, validation = carve_validation(
             len(pairs), data.validation_fraction, data.split_seed, pair_groups(pairs, data.group_by)
         )
-        return pairs, {"train": train, "validation": validation}
-    pairs = read_tab_pairs(_pair_file(data), *_columns(data), data.normalization)
-    train, validation, test = split_three_ways(
-        len(pairs),
-        data.validation_fraction,
-        data.test_fraction,
-        data.split_seed,
-        pair_groups(pairs, data.group_by),
+        splits = {"train": train, "validation": validation}
+    else:
+        pairs = read_tab_pairs(_pair_file(data), *_columns(data), data.normalization)
+        train, validation, test = split_three_ways(
+            len(pairs),
+            data.validation_fraction,
+            data.test_fraction,
+            data.split_seed,
+            pair_groups(pairs, data.group_by),
+        )
+        splits = {"train": train, "validation": validation, "test": test}
+    _require_train_and_validation(pairs_origin(data), len(pairs), splits)
+    return pairs, splits
+
+
+def _require_train_and_validation(origin: str, total: int, splits: dict[str, np.ndarray]) -> None:
+    """Fails naming ``origin`` when the split left train or validation without a pair (a
+    model cannot be trained and checked on nothing)."""
+    if all(len(splits[name]) for name in ("train", "validation")):
+        return
+    sizes = ", ".join(f"{name} {len(indices)}" for name, indices in splits.items())
+    fractions = "data.validation_fraction" + (", data.test_fraction" if "test" in splits else "")
+    need = (
+        f"give at least {len(splits)} pairs"  # one per split: the smallest file that splits
+        if total < len(splits)
+        else f"give more pairs or lower {fractions}"
     )
-    return pairs, {"train": train, "validation": validation, "test": test}
+    raise DataFormatError(
+        f"{origin}: {total} pair(s) split into {sizes} ({fractions}); train and validation "
+        f"each need at least one pair: {need}"
+    )
+
+
+def pairs_origin(data: TranslationData) -> str:
+    """Where the configured pairs come from, as errors and reports name it: the pair file,
+    or the TFDS dataset."""
+    if data.source == "tfds":
+        return f"TFDS {data.tfds_name}"
+    return str(_pair_file(data))
 
 
 def _pair_file(data: TranslationData) -> Path:
@@ -172,10 +203,19 @@ def learn_vocabularies(train: SentencePairs, data: TranslationData) -> Vocabular
 
 
 def training_pairs(
-    train: SentencePairs, vocabularies: Vocabularies, max_length: int
+    train: SentencePairs, vocabularies: Vocabularies, max_length: int, origin: str
 ) -> tuple[EncodedPairs, int]:
     """``train`` as ids without the pairs longer than ``max_length`` tokens on either side
-    (the decoder side counts its start token), and how many were dropped."""
+    (the decoder side counts its start token), and how many were dropped. When none is left
+    the error names ``origin`` (:func:`pairs_origin`) and ``data.max_train_length``."""
     encoded = vocabularies.encode(train)
-    keep = np.flatnonzero(encoded.lengths() <= max_length)
+    lengths = encoded.lengths()
+    keep = np.flatnonzero(lengths <= max_length)
+    if len(keep) == 0:
+        raise DataFormatError(
+            f"{origin}: all {len(train)} training pairs are longer than "
+            f"data.max_train_length={max_length} tokens (the shortest has {int(lengths.min())} "
+            f"on its longer side, the target counting its start token); raise "
+            f"data.max_train_length"
+        )
     return encoded.subset(keep), len(train) - len(keep)

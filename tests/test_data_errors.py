@@ -130,7 +130,7 @@ def test_aclimdb_directory_without_the_tree_and_non_tar_file(tmp_path):
         ("conllu", "no sentences found"),
         ("tsv", "no labelled lines"),
         ("pairs", "no sentence pairs found"),
-        ("csv", r"cannot read CSV \(No columns to parse from file\)"),
+        ("csv", r"no header line \(the file is empty or blank\)$"),
         ("aclimdb", r"not a readable tar archive \("),
     ],
 )
@@ -329,21 +329,122 @@ def test_fill_gap_of_missing_timestamps_names_the_line_before(tmp_path):
     )
 
 
-def test_drop_reports_rows_dropped_and_gaps_left(tmp_path):
+def test_drop_counts_the_gaps_the_dropped_rows_leave(tmp_path):
     path = tmp_path / "series.csv"
     path.write_bytes(_hourly(["1", "", "3", "4", "", "", "7"]))
     report = _load_csv(path, missing="drop").report.as_dict()
     assert report["rows_dropped"] == 3 and report["rows_out"] == 4
-    assert report["gap_count"] == 0  # the file has a row every hour...
-    assert report["gap_count_left"] == 2  # ...but dropping rows leaves two gaps
-    assert report["gaps_left"] == [
+    assert report["file_gap_count"] == 0  # the file has a row every hour...
+    assert report["gap_count"] == 2 and report["gap_timestamps"] == 3  # ...dropping leaves two
+    assert report["gaps"] == [
         ["2021-03-01T01:00:00", "2021-03-01T01:00:00"],
         ["2021-03-01T04:00:00", "2021-03-01T05:00:00"],
     ]
+    # A gap in the file itself next to a dropped row is one gap; dropped edge rows are none.
+    path.write_text("time,v\n2021-03-01 00:00,\n2021-03-01 01:00,1\n2021-03-01 02:00,\n"
+                    "2021-03-01 04:00,4\n2021-03-01 05:00,5\n2021-03-01 06:00,\n")  # fmt: skip
+    report = _load_csv(path, missing="drop", frequency="h").report.as_dict()
+    assert (report["rows_dropped"], report["rows_out"]) == (3, 3)
+    assert (report["file_gap_count"], report["gap_count"], report["gap_timestamps"]) == (1, 1, 2)
+    assert report["gaps"] == [["2021-03-01T02:00:00", "2021-03-01T03:00:00"]]
+    interpolated = _load_csv(path, frequency="h").report  # filled: the file's gap alone
+    assert (interpolated.gap_count, interpolated.file_gap_count) == (1, 1)
+    assert interpolated.rows_inserted == 1 and interpolated.values_filled == 4
     path.write_bytes(_hourly(["", ""]))
     with pytest.raises(DataFormatError) as err:
         _load_csv(path, missing="drop")
     _one_line(err, rf"{re.escape(str(path))}: every row has a missing value .*leaves no rows")
+
+
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        # The robustness case: ",1" appended after a CRLF line's "\r" (pandas split the line
+        # there and blamed a made-up row on the line after).
+        (b"2021-03-01 00:00,1\r\n2021-03-01 01:00,2\r,1\n2021-03-01 02:00,3\r\n",
+         r":3: expected 2 fields as in the header \(line 1\), found 3$"),
+        (b"2021-03-01 00:00,1\n2021-03-01 01:00,2,9\n",
+         r":3: expected 2 fields as in the header \(line 1\), found 3$"),
+        (b"2021-03-01 00:00,1\n2021-03-01 01:00\n",  # a short row is not padded with NaN
+         r":3: expected 2 fields as in the header \(line 1\), found 1$"),
+        (b'2021-03-01 00:00,1\n2021-03-01 01:00,"2\n2021-03-01 02:00,3\n',
+         r":3: malformed CSV \(a quoted cell opened on this line is never closed\)$"),
+    ],
+)  # fmt: skip
+def test_csv_row_with_the_wrong_field_count_names_its_line(tmp_path, body, message):
+    path = tmp_path / "series.csv"
+    path.write_bytes(b"time,v\r\n" + body)
+    with pytest.raises(DataFormatError) as err:
+        _load_csv(path)
+    _one_line(err, re.escape(str(path)) + message)
+
+
+def test_csv_lines_are_counted_as_an_editor_counts_them(tmp_path):
+    # Header on line 2 after a blank line; a quoted cell spans lines 4-5; CRLF endings; a
+    # blank line 7. The bad value is on line 8.
+    path = tmp_path / "series.csv"
+    path.write_bytes(
+        b'\r\ntime,v,note\r\n2021-03-01 00:00,1,a\r\n2021-03-01 01:00,2,"two\r\nlines"\r\n'
+        b"2021-03-01 02:00,3,c\r\n\r\n2021-03-01 03:00,warm,d\r\n"
+    )
+    with pytest.raises(DataFormatError) as err:
+        _load_csv(path, features=("v",))
+    _one_line(err, rf"{re.escape(str(path))}:8: non-numeric value 'warm' in column 'v'$")
+    path.write_bytes(b"time,v\r2021-03-01 00:00,1\r2021-03-01 01:00,x\r")  # "\r" line ends only
+    with pytest.raises(DataFormatError) as err:
+        _load_csv(path)
+    _one_line(err, rf"{re.escape(str(path))}:3: non-numeric value 'x' in column 'v'$")
+
+
+def test_csv_header_naming_a_column_twice_is_one_line(tmp_path):
+    path = tmp_path / "series.csv"
+    path.write_text("time,v,v\n2021-03-01 00:00,1,2\n")
+    with pytest.raises(DataFormatError) as err:
+        _load_csv(path)
+    _one_line(err, rf"{re.escape(str(path))}:1: column 'v' appears twice in the header$")
+
+
+def test_duplicate_rows_are_reported_on_stderr_and_in_the_info(tmp_path):
+    from data.forecast_series import load_series_for, split_series
+    from pipelines.forecasting.config import ForecastingData, ForecastingInfo
+
+    path = tmp_path / "series.csv"
+    values = [str(v) for v in range(20)]
+    lines = _hourly(values).decode().splitlines()
+    lines[5:5] = [lines[4], lines[4]]  # line 5 (04:00) three times in a row
+    path.write_text("\n".join(lines) + "\n")
+    data = ForecastingData(
+        source="files", path=str(path), time_column="time", time_format=None, targets=("v",),
+        lookback=2, sampling_rate=1, delay=1, horizon=1, season=None,
+    )  # fmt: skip
+    table = load_series_for(data)
+    info = ForecastingInfo.learned(data, table, split_series(table, data))
+    assert (info.load_report["duplicates"], info.load_report["rows_read"], info.rows) == (2, 22, 20)
+    assert info.data_notes() == [
+        f"{path}: dropped 2 duplicate row(s) repeating the previous row's timestamp and values "
+        f"exactly"
+    ]
+
+
+def test_too_few_rows_names_the_file_and_the_window_keys(tmp_path):
+    from data.forecast_series import load_series_for, split_series
+    from pipelines.forecasting.config import ForecastingData
+
+    path = tmp_path / "series.csv"
+    path.write_bytes(_hourly([str(v) for v in range(12)]))
+    data = ForecastingData(
+        source="files", path=str(path), time_column="time", time_format=None, targets=("v",),
+        lookback=3, sampling_rate=1, delay=2, horizon=1, season=None,
+    )  # fmt: skip
+    with pytest.raises(ValueError) as err:
+        split_series(load_series_for(data), data)
+    # 12 rows split 6/3/3; a window + target needs (3 - 1) + 2 + 1 = 5 rows.
+    _one_line(
+        err,
+        rf"{re.escape(str(path))}: the validation split \(rows 6-9 of the 12 rows used, 3 rows\) "
+        rf"is shorter than one window \+ target \(5 rows from data.lookback, "
+        rf"data.sampling_rate, data.delay, data.horizon\)",
+    )
 
 
 def test_default_fill_limit_passes_the_sample_and_real_beijing_data():
@@ -359,6 +460,116 @@ def test_default_fill_limit_passes_the_sample_and_real_beijing_data():
         )  # fmt: skip
         longest = load_series(spec).report.longest_filled
         assert set(longest) == {"pm2.5"} and longest["pm2.5"][0] <= limit
+
+
+# ----------------------------------------------------------------------------- config rules
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("data.season=3", r"data\.season: 3 rows is not known at the forecast origin \(needs >= "
+         r"delay \+ horizon - 1 = 4\)"),
+        ("data.split=[0.5, 0.5]", r"data\.split: fractions must be \(train, val, test\)"),
+        ("data.split=[0.5, 0.3, 0.3]", r"data\.split: fractions must sum to 1"),
+        ("data.split=[0.75, 0.25, 0.0]", r"data\.split: every fraction must be positive"),
+        ("data.targets=[]", r"data\.targets: give at least one target column"),
+        ("data.time_column=Date", r"data\.time_column: give exactly one of time_column or "
+         r"time_parts \(both are set\)"),
+        ("data.time_parts=null", r"data\.time_column: give exactly one of time_column or "
+         r"time_parts \(both are null\)"),
+        ("data.time_parts=[year, month]", r"data\.time_parts: give 3 to 6 columns"),
+        ("data.time_format='%Y'", r"data\.time_format: applies only to time_column"),
+        ("data.features=[TEMP, hour]", r"data\.features: time column\(s\) \['hour'\] used as data"),
+        ("data.frequency=fortnightly", r"data\.frequency: 'fortnightly' is not a pandas offset"),
+    ],
+)  # fmt: skip
+def test_forecasting_rules_of_the_config_alone_fail_when_it_loads(override, message):
+    from pipelines.forecasting.config import ForecastingConfig
+    from pipelines.spine.config import ConfigError, load_config
+
+    with pytest.raises(ConfigError) as err:
+        load_config(ForecastingConfig, tiny_config("forecasting"), [override])
+    assert re.search(message, str(err.value)), str(err.value)
+
+
+def test_forecasting_config_rules_fail_before_tensorflow_is_imported():
+    code = (
+        "import sys\n"
+        "from pipelines.forecasting.config import ForecastingConfig\n"
+        "from pipelines.spine.config import ConfigError, load_config\n"
+        "try:\n"
+        f"    load_config(ForecastingConfig, {str(tiny_config('forecasting'))!r}, "
+        "['data.season=2'])\n"
+        "except ConfigError as err:\n"
+        "    print(err)\n"
+        "print('tensorflow' in sys.modules, 'keras' in sys.modules)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    message, imported = result.stdout.strip().splitlines()
+    assert message.endswith("data.season: 2 rows is not known at the forecast origin (needs >= "
+                            "delay + horizon - 1 = 4)")  # fmt: skip
+    assert imported == "False False"
+
+
+# ----------------------------------------------------------------------------- translation pairs
+
+
+def _pair_data(path: Path):
+    from pipelines.spine.config import load_config
+    from pipelines.translation.config import TranslationConfig
+
+    overrides = ["data.source=files", f"data.train_path={path}"]
+    return load_config(TranslationConfig, tiny_config("translation"), overrides).data
+
+
+@pytest.mark.parametrize(
+    "pairs, sizes",
+    [(1, "train 0, validation 0, test 1"), (2, "train 0, validation 1, test 1")],
+)
+def test_too_few_pairs_to_split_name_the_file_and_how_many_are_needed(tmp_path, pairs, sizes):
+    from data.translation_corpus import load_splits
+
+    path = tmp_path / "pairs.tsv"
+    path.write_text("".join(f"Go {i}.\tVe {i}.\n" for i in range(pairs)), encoding="utf-8")
+    with pytest.raises(DataFormatError) as err:
+        load_splits(_pair_data(path), ("train", "validation"))
+    _one_line(
+        err,
+        rf"{re.escape(str(path))}: {pairs} pair\(s\) split into {sizes} "
+        rf"\(data\.validation_fraction, data\.test_fraction\); train and validation each need "
+        rf"at least one pair: give at least 3 pairs$",
+    )
+    path.write_text("".join(f"Go {i}.\tVe {i}.\n" for i in range(3)), encoding="utf-8")
+    train, validation, test = load_splits(_pair_data(path), ("train", "validation", "test"))
+    assert (len(train), len(validation), len(test)) == (1, 1, 1)  # the smallest file that splits
+
+
+def test_every_training_pair_too_long_names_the_file_and_the_key(tmp_path):
+    from data.translation_corpus import learn_vocabularies, load_splits, training_pairs
+
+    path = tmp_path / "pairs.tsv"
+    # 2 + i source tokens ("a b ... ."), 3 + i target steps with the start token
+    path.write_text(
+        "".join(f"{'a ' * (i + 1)}.\t{'b ' * (i + 1)}.\n" for i in range(40)), encoding="utf-8"
+    )
+    data = _pair_data(path)
+    (train,) = load_splits(data, ("train",))
+    vocabularies = learn_vocabularies(train, data)
+    lengths = sorted(len(s.split()) + 1 for s in train.targets)  # tokens + start, the longer side
+    with pytest.raises(DataFormatError) as err:
+        training_pairs(train, vocabularies, lengths[0] - 1, origin=str(path))
+    _one_line(
+        err,
+        rf"{re.escape(str(path))}: all {len(train)} training pairs are longer than "
+        rf"data\.max_train_length={lengths[0] - 1} tokens \(the shortest has {lengths[0]} on its "
+        rf"longer side, the target counting its start token\); raise data\.max_train_length$",
+    )
+    kept, dropped = training_pairs(train, vocabularies, lengths[0], origin=str(path))
+    assert (len(kept), dropped) == (1, len(train) - 1)
 
 
 # ----------------------------------------------------------------------------- whole pipeline
@@ -378,10 +589,13 @@ def test_drop_policy_reported_in_info_json_and_stderr(tmp_path, capsys):
     info = json.loads((run_dir / "info.json").read_text(encoding="utf-8"))
     # The sample's 99 NA pm2.5 cells: their rows go, and leave 35 runs of missing hours.
     assert info["rows_dropped"] == 99 and info["gaps_left"] == 35
-    assert info["load_report"]["rows_dropped"] == 99 and info["load_report"]["gap_count"] == 0
+    report = info["load_report"]
+    assert report["rows_dropped"] == 99 and report["gap_timestamps"] == 99
+    assert report["gap_count"] == 35 and report["file_gap_count"] == 0
     err = capsys.readouterr().err
     assert f"{SAMPLE_CSV}: dropped 99 row(s) with a missing value (data.missing: drop)" in err
     assert f"{SAMPLE_CSV}: 35 gap(s) of missing timestamps left in the rows used" in err
+    assert "rows dropped; 35 gap(s) of missing timestamps (99 timestamps; 0 gap(s) in " in err
     # An info.json written before these fields existed still loads (they have defaults).
     for key in ("rows_dropped", "values_filled", "longest_filled_gap", "gaps_left"):
         del info[key]

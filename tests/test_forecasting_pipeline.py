@@ -105,18 +105,20 @@ def test_train_batches_is_one_pass_over_the_training_windows():
 
 def test_config_errors_name_the_key(tmp_path):
     task = get_task("forecasting")
-    with pytest.raises(DataConfigError, match=r"data.season: 2 rows is not known"):
-        task.prepare(load_config(task.config_class, TINY, ["data.season=2"]))
-    with pytest.raises(
-        DataConfigError, match=r"the validation split .* is shorter than one window"
-    ):
-        task.prepare(load_config(task.config_class, TINY, ["data.lookback=2000"]))
+    # Rules that need only the config fail when it loads (tests/test_data_errors.py has more).
+    with pytest.raises(ConfigError, match=r"data.season: 2 rows is not known"):
+        load_config(task.config_class, TINY, ["data.season=2"])
     with pytest.raises(ConfigError, match=r"data.source: 'tfds' is not allowed"):
         load_config(task.config_class, TINY, ["data.source=tfds"])
+    with pytest.raises(ConfigError, match=r"data\.time_column: give exactly one of time_column"):
+        load_config(task.config_class, TINY, ["data.time_column=Date"])
+    # A window longer than a split needs the data: the error names the file and the keys.
     with pytest.raises(
-        DataConfigError, match="data: CsvSeriesSpec: give exactly one of time_column"
+        DataConfigError,
+        match=r"beijing_pm25_2014\.csv\.gz: the validation split .* is shorter than one window "
+        r"\+ target \(4003 rows from data.lookback",
     ):
-        task.prepare(load_config(task.config_class, TINY, ["data.time_column=Date"]))
+        task.prepare(load_config(task.config_class, TINY, ["data.lookback=2000"]))
 
 
 def test_missing_target_column_is_one_line(tmp_path):

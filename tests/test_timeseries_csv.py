@@ -166,7 +166,9 @@ def test_beijing_layout_columns_onehot_and_counts(tmp_path, missing):
         "Ir": 0,
         "cbwd": 0,
     }
-    assert rep.frequency == "h" and rep.gap_count == 0 and rep.duplicates == 0
+    assert rep.frequency == "h" and rep.file_gap_count == 0 and rep.duplicates == 0
+    # drop: the two rows without pm2.5 (01:00 and 04:00) leave two gaps; the others fill them
+    assert rep.gap_count == (2 if missing == "drop" else 0)
     onehot = table.values[:, len(BEIJING_NUMERIC) :]
     assert set(np.unique(onehot)) <= {0.0, 1.0}
     np.testing.assert_array_equal(onehot.sum(axis=1), 1.0)
@@ -207,10 +209,13 @@ def test_leading_missing_value_per_policy(tmp_path):
         m: load_series(CsvSeriesSpec(path, time_parts=BEIJING_PARTS, missing=m, frequency="h"))
         for m in ("interpolate", "ffill", "drop")
     }
-    # rows at 00:00 (pm2.5 NA), 02:00, 03:00: hour 01:00 is a gap
+    # rows at 00:00 (pm2.5 NA), 02:00, 03:00: hour 01:00 is a gap in the file
+    assert all(t.report.file_gap_count == 1 for t in tables.values())
     assert all(
-        t.report.gaps == ((_dt("2010-01-01T01"), _dt("2010-01-01T01")),) for t in tables.values()
+        tables[m].report.gaps == ((_dt("2010-01-01T01"), _dt("2010-01-01T01")),)
+        for m in ("interpolate", "ffill")
     )
+    assert tables["drop"].report.gap_count == 0  # drop starts at 02:00, after the gap
     interp = tables["interpolate"]  # edge filled with the nearest value, gap hour interpolated
     np.testing.assert_array_equal(interp.column("pm2.5"), [30, 30, 30, 40])
     assert (interp.report.rows_inserted, interp.report.values_filled) == (

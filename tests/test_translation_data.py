@@ -231,7 +231,7 @@ def test_pair_dataset_count_is_one_pass_and_batches_bucket_by_the_longer_side(bu
 def test_training_pairs_drop_pairs_longer_than_the_limit_on_either_side():
     vocabularies = Vocabularies(["", "[UNK]", "a"], [*SPECIAL_TOKENS, "b"], lowercase_source=False)
     pairs = _pairs(["a a", "a a a a", "a", "a"], ["b", "b", "b b b", "b b"])
-    kept, dropped = training_pairs(pairs, vocabularies, max_length=3)
+    kept, dropped = training_pairs(pairs, vocabularies, max_length=3, origin="pairs.tsv")
     # Decoder steps are target tokens + 1: "b b b" needs 4, too long; "b b" needs 3.
     assert dropped == 2 and len(kept) == 2
     assert kept.lengths().tolist() == [2, 3]

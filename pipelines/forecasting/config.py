@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from data.timeseries_csv import iso
+from data.timeseries_csv import iso, settings_problem
+from data.timeseries_windows import chronological_split
 from pipelines.spine.config import param
 from pipelines.spine.sections import MAX_WIDTH, CellName, RNNConfig, TaskConfig, epoch_metrics
 
@@ -96,6 +97,30 @@ class ForecastingData:
         and calendar features."""
         columns = len(self.features) + len(self.targets) if self.features else TYPICAL_FEATURES
         return columns + CATEGORIES * len(self.categorical) + 2 * len(self.time_features)
+
+    def check(self) -> tuple[str, str] | None:
+        """Rules across data keys that need no data, checked when the config loads (before
+        TensorFlow is imported or a file read): at least one target, the column settings
+        (``data.timeseries_csv.settings_problem``), three split fractions each positive
+        (every split must hold a window), and a season known at the forecast origin."""
+        if not self.targets:
+            return "targets", "give at least one target column"
+        problem = settings_problem(self)
+        if problem is not None:
+            return problem
+        try:
+            chronological_split(0, self.split)  # three finite fractions summing to 1
+        except ValueError as err:
+            return "split", str(err)
+        if min(self.split) <= 0:
+            why = "every fraction must be positive (each split needs a window)"
+            return "split", f"{why}: {list(self.split)}"
+        if self.season is not None and self.season < self.delay + self.horizon - 1:
+            return "season", (
+                f"{self.season} rows is not known at the forecast origin (needs >= delay + "
+                f"horizon - 1 = {self.delay + self.horizon - 1})"
+            )
+        return None
 
 
 @dataclass(frozen=True)
@@ -197,7 +222,7 @@ class ForecastingInfo:
     rows_dropped: int = 0  # rows removed (drop: rows with a missing value; ffill: leading)
     values_filled: int = 0  # missing cells filled (interpolate / ffill)
     longest_filled_gap: dict[str, Any] = field(default_factory=dict)  # column → values, from
-    gaps_left: int = 0  # runs of missing timestamps left in the rows used (drop)
+    gaps_left: int = 0  # drop: load_report.gap_count, left in the rows used; else 0 (filled)
 
     @classmethod
     def learned(
@@ -225,7 +250,7 @@ class ForecastingInfo:
             rows_dropped=table.report.rows_dropped,
             values_filled=table.report.values_filled,
             longest_filled_gap=table.report.as_dict()["longest_filled_gap"],
-            gaps_left=table.report.gaps_left_count,
+            gaps_left=table.report.gap_count if data.missing == "drop" else 0,
         )
 
     def summary(self) -> str:
@@ -236,15 +261,23 @@ class ForecastingInfo:
             f"{self.source}: {report['rows_read']} rows read, {self.rows} used "
             f"({self.first_time} .. {self.last_time}, step {self.frequency}); missing values "
             f"({report['policy']}): {filled or 'none'}, {report['values_filled']} filled, "
-            f"{report['rows_dropped']} rows dropped; {report['gap_count']} gap(s) in the "
-            f"file's time index ({report['gap_timestamps']} timestamps, "
-            f"{report['rows_inserted']} rows inserted); windows {self.windows}"
+            f"{report['rows_dropped']} rows dropped; {report['gap_count']} gap(s) of missing "
+            f"timestamps ({report['gap_timestamps']} timestamps; {report['file_gap_count']} "
+            f"gap(s) in the file's time index), {report['rows_inserted']} rows inserted; "
+            f"windows {self.windows}"
         )
 
     def data_notes(self) -> list[str]:
-        """A line for each thing the missing-value policy dropped or filled (empty when it
-        did nothing): rows dropped and the gaps they leave, the longest run filled per column."""
+        """A line for each thing the reader or the missing-value policy dropped or filled
+        (empty when nothing was): duplicate rows, rows dropped and the gaps left, the longest
+        run filled per column."""
         notes = []
+        duplicates = self.load_report.get("duplicates", 0)
+        if duplicates:
+            notes.append(
+                f"{self.source}: dropped {duplicates} duplicate row(s) repeating the previous "
+                f"row's timestamp and values exactly"
+            )
         if self.rows_dropped:
             policy = self.load_report["policy"]
             why = "a missing value" if policy == "drop" else "nothing to fill them from"
@@ -255,7 +288,8 @@ class ForecastingInfo:
         if self.gaps_left:
             notes.append(
                 f"{self.source}: {self.gaps_left} gap(s) of missing timestamps left in the rows "
-                f"used (data.missing: drop); windows may span them"
+                f"used, in the file or left by the dropped rows (data.missing: drop); windows "
+                f"may span them"
             )
         if self.longest_filled_gap:
             runs = ", ".join(

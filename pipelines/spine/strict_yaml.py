@@ -58,8 +58,7 @@ def load(text: str) -> Any:
     data = yaml.load(text, Loader=StrictLoader)  # StrictLoader is a SafeLoader
     if expanded_size(data) > MAX_VALUES:
         raise ExpansionError(
-            f"aliases expand the document to more than {MAX_VALUES:,} values; "
-            "write the values out"
+            f"aliases expand the document to more than {MAX_VALUES:,} values; write the values out"
         )
     return data
 

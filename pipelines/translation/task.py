@@ -15,7 +15,13 @@ from typing import Any
 
 import keras
 
-from data.translation_corpus import learn_vocabularies, load_split, load_splits, training_pairs
+from data.translation_corpus import (
+    learn_vocabularies,
+    load_split,
+    load_splits,
+    pairs_origin,
+    training_pairs,
+)
 from data.translation_pairs import SentencePairs
 from data.translation_text import pair_dataset
 from models.seq2seq_translator import Seq2SeqTranslator
@@ -49,10 +55,11 @@ class TranslationTask(Task[TranslationConfig, TranslationInfo]):
         data = cfg.data
         train, validation = load_splits(data, ("train", "validation"))
         vocabularies = learn_vocabularies(train, data)
-        train_ids, dropped = training_pairs(train, vocabularies, data.max_train_length)
+        origin = pairs_origin(data)
+        train_ids, dropped = training_pairs(train, vocabularies, data.max_train_length, origin)
         if dropped:
             self.say(
-                f"dropped {dropped} of {len(train)} training pairs longer than "
+                f"{origin}: dropped {dropped} of {len(train)} training pairs longer than "
                 f"{data.max_train_length} tokens (data.max_train_length)"
             )
         common = dict(batch_size=cfg.train.batch_size, bucket_by_length=data.bucket_by_length)
