@@ -2,6 +2,7 @@
 #   make demo [TASKS="ner pos"] | test | lint
 #   make train-<task> | evaluate-<task> | export-<task> | predict-<task> | bench-<task>
 #   make bench-robustness [ARGS="--only configs,data,serving,kills --quick"]
+#   make bench-speed [ARGS="--only cells,loop,beam,precision,serving,throughput --quick"]
 # Variables: CONFIG=configs/x.yaml  DATA=sample|files|tfds  RUN=runs/<task>/<stamp>
 #            SET="train.epochs=1 model.rnn.cell=gru"  SPLIT=test|validation
 #            ARGS='--prime "ROMEO:" --length 300'  (task options for predict-<task>)
@@ -65,6 +66,10 @@ bench-%: venv
 # An explicit rule, so it wins over bench-%: ARGS="--only configs,data --quick".
 bench-robustness: venv
 	$(PY) -m benchmarks.robustness $(ARGS)
+
+# Also explicit: ARGS="--only serving,precision --quick".
+bench-speed: venv
+	$(PY) -m benchmarks.speed $(ARGS)
 
 clean:
 	rm -rf runs .pytest_cache .ruff_cache

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import json
@@ -78,7 +79,7 @@ def train(task: Task, cfg: Any, run_dir: Path | None = None) -> Path:
     keep_logs(run_dir, resume)
     task_callbacks = task.callbacks(cfg, prepared.info, prepared)
     callbacks, progress, checkpoint = make_callbacks(
-        cfg.train, run_dir, prepared.probe_batch, task_callbacks, epoch_steps, resume
+        cfg.train, run_dir, task_callbacks, epoch_steps, resume
     )
     # One stream of batches over all epochs, so a resumed run can skip to where it stopped.
     train_data = prepared.train.repeat()
@@ -87,17 +88,23 @@ def train(task: Task, cfg: Any, run_dir: Path | None = None) -> Path:
         train_data = train_data.skip(done * epoch_steps)
     elif done:
         task.say(f"already finished ({done} epoch(s)); writing the summary")
-    model.fit(
-        train_data,
-        validation_data=prepared.validation,
-        epochs=epochs,
-        initial_epoch=done,
-        steps_per_epoch=epoch_steps,
-        validation_steps=cfg.train.validation_steps,
-        callbacks=callbacks,
-        shuffle=False,  # datasets are shuffled by the task
-        verbose=1 if sys.stdout.isatty() else 2,
-    )
+    try:
+        model.fit(
+            train_data,
+            validation_data=prepared.validation,
+            epochs=epochs,
+            initial_epoch=done,
+            steps_per_epoch=epoch_steps,
+            validation_steps=cfg.train.validation_steps,
+            callbacks=callbacks,
+            shuffle=False,  # datasets are shuffled by the task
+            verbose=1 if sys.stdout.isatty() else 2,
+        )
+    except BaseException:
+        # Ctrl-C or a crash: best weights still waiting for their write go to best.keras.
+        with contextlib.suppress(Exception):
+            checkpoint.write_best()
+        raise
     history = read_history(run_dir / HISTORY_FILE)
     monitored = history.get(cfg.train.monitor, [])
     summary = {

@@ -107,18 +107,43 @@ class TrainConfig:
         3, min=0, max=100_000, doc="epochs without improvement; 0 = off"
     )
     grad_norm_every: int = param(
-        50, min=0, max=MAX_STEPS, doc="log gradient norms every N steps; 0 = off"
+        50,
+        min=0,
+        max=MAX_STEPS,
+        doc="log the global and per-layer gradient norms of every N-th step (its own "
+        "gradients, before clipping) to grad_norms.csv; 0 = off",
     )
     grad_explode_threshold: float = param(1e3, min=0.0, doc="warn once above this global norm")
     grad_vanish_threshold: float = param(1e-6, min=0.0, doc="warn once below this layer norm")
-    tensorboard: bool = param(True, doc="TensorBoard logs in <run>/logs")
+    tensorboard: bool = param(
+        True, doc="TensorBoard logs in <run>/logs: per-epoch metrics and the gradient norms"
+    )
+    resume_every_epochs: int = param(
+        1,
+        min=1,
+        max=100_000,
+        doc="write a resume point (backup/epoch-NNNN/) after every N-th epoch and after the "
+        "last; resuming from any is exact, a kill only redoes up to N epochs",
+    )
+    checkpoint_every_seconds: float = param(
+        60.0,
+        min=0.0,
+        max=1e9,
+        doc="best.keras is written at the first improvement, then at most once per this "
+        "many seconds while train.monitor improves (the best weights wait in memory and in "
+        "the resume point), and when training ends; 0 = at every improvement",
+    )
     strategy: Literal["default", "mirrored"] = param(
         "default", doc="mirrored: MirroredStrategy; without GPUs logical CPUs (tests the path)"
     )
     mirrored_cpu_devices: int = param(
         2, min=1, max=64, doc="logical CPU devices for mirrored training without GPUs"
     )
-    mixed_precision: bool = param(False, doc="mixed_float16 compute, float32 variables and outputs")
+    mixed_precision: bool | Literal["auto", "bfloat16", "float16"] = param(
+        False,
+        doc="16-bit compute, float32 variables and outputs; true = auto: bfloat16 on CPU, "
+        "float16 on GPU (float16 trains 1.8x slower on a CPU without float16 units)",
+    )
     log_every_steps: int = param(
         0, min=0, max=MAX_STEPS, doc="print progress every N steps; 0 = per epoch"
     )

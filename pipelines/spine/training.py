@@ -8,7 +8,11 @@ from typing import Any
 import keras
 from keras import ops
 
-from pipelines.spine.callbacks.grad_norm_monitor import GradientNormMonitor
+from pipelines.spine.callbacks.epoch_tensorboard import EpochTensorBoard
+from pipelines.spine.callbacks.grad_norm_monitor import (
+    GradientNormMonitor,
+    record_gradient_norms,
+)
 from pipelines.spine.callbacks.progress_logger import ProgressLogger
 from pipelines.spine.callbacks.run_checkpoint import ResumePoint, RunCheckpoint
 from pipelines.spine.run_dir import BEST_CHECKPOINT, GRAD_NORMS_FILE, HISTORY_FILE
@@ -22,7 +26,9 @@ def steps_per_epoch(train: TrainConfig, train_batches: int) -> int:
 
 
 def make_optimizer(train: TrainConfig, epoch_steps: int) -> keras.optimizers.Optimizer:
-    """The configured optimizer, clipping by global norm when ``train.clipnorm`` is set."""
+    """The configured optimizer, clipping by global norm when ``train.clipnorm`` is set. With
+    ``train.grad_norm_every`` it records the gradient norms the monitor logs
+    (:func:`record_gradient_norms`: from the step's own gradients, before clipping)."""
     learning_rate: Any = train.learning_rate
     if train.lr_schedule == "cosine":
         total = max(1, train.epochs * epoch_steps - train.warmup_steps)
@@ -47,6 +53,8 @@ def make_optimizer(train: TrainConfig, epoch_steps: int) -> keras.optimizers.Opt
         optimizer = keras.optimizers.SGD(momentum=0.9, nesterov=True, **kwargs)
     if train.ema_momentum is not None:
         warm_up_ema(optimizer)
+    if train.grad_norm_every:
+        record_gradient_norms(optimizer, train.grad_norm_every)
     return optimizer
 
 
@@ -81,20 +89,21 @@ def warm_up_ema(optimizer: keras.optimizers.Optimizer) -> None:
 def make_callbacks(
     train: TrainConfig,
     run_dir: Path,
-    probe_batch: Any,
     task_callbacks: list[keras.callbacks.Callback],
     epoch_steps: int,
     resume: ResumePoint | None = None,
 ) -> tuple[list[keras.callbacks.Callback], ProgressLogger, RunCheckpoint]:
     """Task callbacks first (they may add metrics such as ``val_f1``), then the shared ones,
     and last the checkpoint, which saves every other callback's counters with each resume
-    point and restores them from ``resume``."""
+    point and restores them from ``resume``. Cadence (what a bare ``fit`` does not pay for):
+    gradient norms every ``train.grad_norm_every`` steps, TensorBoard per epoch
+    (``train.tensorboard``), a resume point every ``train.resume_every_epochs`` epochs,
+    ``best.keras`` at most every ``train.checkpoint_every_seconds`` seconds."""
     progress = ProgressLogger(train.batch_size, train.log_every_steps, epoch_steps)
     callbacks = [*task_callbacks, progress, keras.callbacks.TerminateOnNaN()]
-    if train.grad_norm_every and probe_batch is not None:
+    if train.grad_norm_every:
         callbacks.append(
             GradientNormMonitor(
-                probe_batch,
                 every=train.grad_norm_every,
                 csv_path=run_dir / GRAD_NORMS_FILE,
                 log_dir=run_dir / "logs" if train.tensorboard else None,
@@ -122,9 +131,15 @@ def make_callbacks(
             )
         )
     if train.tensorboard:
-        callbacks.append(keras.callbacks.TensorBoard(str(run_dir / "logs"), write_graph=False))
+        callbacks.append(EpochTensorBoard(run_dir / "logs"))
     checkpoint = RunCheckpoint(
-        run_dir, run_dir / BEST_CHECKPOINT, train.monitor, train.monitor_mode, resume
+        run_dir,
+        run_dir / BEST_CHECKPOINT,
+        train.monitor,
+        train.monitor_mode,
+        resume,
+        every_epochs=train.resume_every_epochs,
+        best_every_seconds=train.checkpoint_every_seconds,
     )
     checkpoint.watch(callbacks)
     return [*callbacks, checkpoint], progress, checkpoint

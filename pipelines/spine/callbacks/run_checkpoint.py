@@ -1,4 +1,4 @@
-"""The best checkpoint and an exact, kill-safe resume point, written together at epoch ends."""
+"""The best checkpoint and an exact, kill-safe resume point, written at epoch ends."""
 
 from __future__ import annotations
 
@@ -15,12 +15,16 @@ from typing import Any
 import keras
 import numpy as np
 
-from pipelines.spine.atomic import atomic_path, temp_sibling, write_json
+from pipelines.spine.atomic import atomic_path, plain, temp_sibling
+from pipelines.spine.callbacks.grad_norm_monitor import recorded
 
 BACKUP_DIR = "backup"
-WEIGHTS_FILE = "model.weights.h5"  # model and optimizer variables (Keras saves both)
-SEEDS_FILE = "seeds.npz"
+VARIABLES_FILE = "variables.bin"  # every variable's bytes in a fixed order; layout in STATE_FILE
+BEST_FILE = "best.bin"  # the best weights while best.keras lags behind them
 STATE_FILE = "state.json"
+# The format before raw variables (still read, so a run started then resumes).
+WEIGHTS_FILE = "model.weights.h5"
+SEEDS_FILE = "seeds.npz"
 # Keras callbacks whose counters decide what happens next (stop, halve the learning rate).
 KERAS_STATE = {
     keras.callbacks.EarlyStopping: ("wait", "best", "best_epoch", "stopped_epoch"),
@@ -40,6 +44,8 @@ class ResumePoint:
     best_epoch: int | None
     wall_seconds: float
     callbacks: dict[str, dict[str, Any]]
+    layout: list[tuple[str, list[int]]] | None = None  # dtype and shape of each variable saved
+    best_layout: list[tuple[str, list[int]]] | None = None  # set when best.bin is there
 
     @classmethod
     def latest(cls, run_dir: Path) -> ResumePoint | None:
@@ -54,14 +60,24 @@ class ResumePoint:
 
 
 class RunCheckpoint(keras.callbacks.Callback):
-    """Saves ``best.keras`` when the monitored value improves, then a resume point.
+    """Keeps ``best.keras`` (the best epoch by ``monitor``) and writes resume points.
 
     Put it LAST in the callback list: its ``on_epoch_end`` must see the history row already
     written and the counters of early stopping, the learning-rate plateau and the logging
     callbacks already updated, and its ``on_train_begin`` must restore those counters after
-    they reset themselves. A resume point holds the model and optimizer variables, the dropout
-    seed states (Keras's weight files leave them out) and the counters of every callback that
-    has ``state_attributes`` or is an early-stopping/plateau callback.
+    they reset themselves. A resume point holds every model variable (weights, dropout seed
+    states, recurrent states), every optimizer variable (but a gradient-norm record, which is
+    recomputed) and the counters of every callback that has ``state_attributes`` or is an
+    early-stopping/plateau callback.
+
+    Cadence: a resume point after every ``every_epochs``-th epoch and after the last one (or
+    the one training stopped at); resuming from any of them is exact, an older one only
+    redoes more epochs. ``best.keras`` is written at the first improvement (of each training
+    session), then, while the monitored value keeps improving, at most once per
+    ``best_every_seconds`` (0: at every improvement), and at the end of training. Until then
+    the best weights wait in memory and go into each resume point, so a killed run that
+    resumes loses nothing; ``write_best`` puts them on disk at once (the runner calls it when
+    training is interrupted).
 
     With Polyak averaging (``use_ema``), ``best.keras`` holds the averaged weights, as
     validation saw them; the resume point holds the raw ones (and the averages in the
@@ -75,6 +91,8 @@ class RunCheckpoint(keras.callbacks.Callback):
         monitor: str,
         mode: str,
         resume: ResumePoint | None = None,
+        every_epochs: int = 1,
+        best_every_seconds: float = 0.0,
     ):
         super().__init__()
         self.run_dir = run_dir
@@ -82,10 +100,14 @@ class RunCheckpoint(keras.callbacks.Callback):
         self.monitor = monitor
         self.mode = mode
         self.resume = resume
+        self.every_epochs = every_epochs
+        self.best_every_seconds = best_every_seconds
         self.best = resume.best if resume else None
         self.best_epoch = resume.best_epoch if resume else None
         self._wall_before = resume.wall_seconds if resume else 0.0
         self._warned = False
+        self._pending: list[np.ndarray] | None = None  # best weights not yet in best.keras
+        self._best_written: float | None = None  # perf_counter of this session's last write
 
     # === Restore ===
     def on_train_begin(self, logs=None):
@@ -96,6 +118,20 @@ class RunCheckpoint(keras.callbacks.Callback):
         optimizer = self.model.optimizer
         if optimizer is not None and not optimizer.built:
             optimizer.build(self.model.trainable_variables)
+        if point.layout is None:
+            self._restore_keras_weights(point)
+        else:
+            _assign(
+                state_variables(self.model),
+                _read(point.path / VARIABLES_FILE, point.layout),
+            )
+        if point.best_layout is not None:
+            self._pending = _read(point.path / BEST_FILE, point.best_layout)
+        for key, callback in self._stateful():
+            for name, value in point.callbacks.get(key, {}).items():
+                setattr(callback, name, value)
+
+    def _restore_keras_weights(self, point: ResumePoint) -> None:
         self.model.load_weights(point.path / WEIGHTS_FILE)
         with np.load(point.path / SEEDS_FILE) as seeds:
             generators = seed_generators(self.model)
@@ -106,9 +142,6 @@ class RunCheckpoint(keras.callbacks.Callback):
                 )
             for index, generator in enumerate(generators):
                 generator.state.assign(seeds[f"s{index}"])
-        for key, callback in self._stateful():
-            for name, value in point.callbacks.get(key, {}).items():
-                setattr(callback, name, value)
 
     # === Save ===
     def on_epoch_end(self, epoch, logs=None):
@@ -125,8 +158,17 @@ class RunCheckpoint(keras.callbacks.Callback):
                 )
         elif self._improved(float(current)):
             self.best, self.best_epoch = float(current), epoch + 1
-            self._save_best()
-        self._save_point(epoch + 1)
+            self._pending = self._best_weights()
+            since = None if self._best_written is None else time.perf_counter() - self._best_written
+            if since is None or since >= self.best_every_seconds:
+                self.write_best()
+        done = epoch + 1
+        last = done >= (self.params or {}).get("epochs", done) or self.model.stop_training
+        if last or done % self.every_epochs == 0:
+            self._save_point(done)
+
+    def on_train_end(self, logs=None):
+        self.write_best()
 
     def _improved(self, current: float) -> bool:
         if not math.isfinite(current):
@@ -135,19 +177,33 @@ class RunCheckpoint(keras.callbacks.Callback):
             return True
         return current < self.best if self.mode == "min" else current > self.best
 
-    def _save_best(self) -> None:
-        optimizer = self.model.optimizer
-        ema = getattr(optimizer, "use_ema", False)
-        swapper = keras.callbacks.SwapEMAWeights()
-        swapper.set_model(self.model)
-        if ema:
+    def _best_weights(self) -> list[np.ndarray]:
+        """A copy of the weights ``best.keras`` is to hold (the averaged ones with EMA)."""
+        swapper = None
+        if getattr(self.model.optimizer, "use_ema", False):
+            swapper = keras.callbacks.SwapEMAWeights()
+            swapper.set_model(self.model)
             swapper._swap_variables()  # the averaged weights, as validation saw them
+        try:
+            return [np.array(v.numpy(), copy=True) for v in self.model.weights]
+        finally:
+            if swapper is not None:
+                swapper._swap_variables()
+
+    def write_best(self) -> None:
+        """Writes the best weights waiting in memory (if any) to ``best.keras`` now."""
+        if self._pending is None:
+            return
+        weights = self.model.weights
+        current = [np.array(v.numpy(), copy=True) for v in weights]
+        _assign(weights, self._pending)
         try:
             with atomic_path(self.checkpoint) as temp:
                 self.model.save(temp)
         finally:
-            if ema:
-                swapper._swap_variables()
+            _assign(weights, current)
+        self._pending = None
+        self._best_written = time.perf_counter()
 
     def _save_point(self, epoch: int) -> None:
         backup = self.run_dir / BACKUP_DIR
@@ -155,12 +211,8 @@ class RunCheckpoint(keras.callbacks.Callback):
         temp = temp_sibling(final)
         temp.mkdir(parents=True)
         try:
-            self.model.save_weights(temp / WEIGHTS_FILE)
-            generators = seed_generators(self.model)
-            np.savez(
-                temp / SEEDS_FILE,
-                **{f"s{i}": np.asarray(g.state.numpy()) for i, g in enumerate(generators)},
-            )
+            layout = _write(temp / VARIABLES_FILE, [v.numpy() for v in state_variables(self.model)])
+            best_layout = _write(temp / BEST_FILE, self._pending) if self._pending else None
             state = {
                 "epoch": epoch,
                 "steps": int(self.model.optimizer.iterations.numpy()),
@@ -172,8 +224,14 @@ class RunCheckpoint(keras.callbacks.Callback):
                     key: {name: _plain(getattr(cb, name)) for name in _attributes(cb)}
                     for key, cb in self._stateful()
                 },
+                "layout": layout,
+                "best_layout": best_layout,
             }
-            write_json(temp / STATE_FILE, state)
+            # No fsync: the directory appears whole by one rename, and a kill (not a power
+            # cut) loses nothing the page cache holds; an fsync cost more than the write.
+            (temp / STATE_FILE).write_text(
+                json.dumps(state, indent=2, default=plain) + "\n", encoding="utf-8"
+            )
             if final.exists():  # the same epoch again (a resumed run redoing it)
                 shutil.rmtree(final)
             os.rename(temp, final)
@@ -197,6 +255,63 @@ class RunCheckpoint(keras.callbacks.Callback):
     def watch(self, callbacks: list[keras.callbacks.Callback]) -> None:
         """The callbacks whose counters the resume point saves and restores."""
         self._callbacks = list(callbacks)
+
+
+def state_variables(model: keras.Model) -> list[Any]:
+    """What a resume point holds, in a fixed order: the model's variables (weights, dropout
+    seed states, recurrent states), then the optimizer's (step, slots, Polyak averages, loss
+    scale), without the gradient-norm record (recomputed, never saved)."""
+    optimizer = model.optimizer
+    record = recorded(optimizer) if optimizer is not None else None
+    skip = {id(record.squares), id(record.step)} if record is not None else set()
+    found: list[Any] = []
+    seen: set[int] = set()
+    generators = [g.state for g in seed_generators(model)]
+    for variable in [*model.variables, *generators, *(optimizer.variables if optimizer else [])]:
+        if id(variable) not in seen and id(variable) not in skip:
+            seen.add(id(variable))
+            found.append(variable)
+    return found
+
+
+def _write(path: Path, arrays: list[Any]) -> list[tuple[str, list[int]]]:
+    """Writes the arrays' bytes one after another (no per-array container: a resume point
+    costs little more than the bytes); returns their layout (dtype name and shape)."""
+    layout = []
+    with open(path, "wb") as handle:
+        for array in arrays:
+            array = np.asarray(array)
+            contiguous = array.ndim and array.flags.c_contiguous
+            handle.write(array.data if contiguous else array.tobytes())
+            layout.append((array.dtype.name, list(array.shape)))
+    return layout
+
+
+def _read(path: Path, layout: list[Any]) -> list[np.ndarray]:
+    """The arrays :func:`_write` wrote with ``layout``."""
+    data = path.read_bytes()
+    arrays, offset = [], 0
+    for dtype_name, shape in layout:
+        dtype = np.dtype(dtype_name)
+        count = int(np.prod(shape, dtype=np.int64))
+        arrays.append(np.frombuffer(data, dtype, count, offset).reshape(shape))
+        offset += count * dtype.itemsize
+    if offset != len(data):
+        raise ValueError(f"{path}: {len(data)} bytes where its layout says {offset}")
+    return arrays
+
+
+def _assign(variables: list[Any], arrays: list[np.ndarray]) -> None:
+    """Assigns ``arrays`` to ``variables`` in order, after checking they match one to one."""
+    if len(variables) != len(arrays) or any(
+        tuple(v.shape) != tuple(a.shape) for v, a in zip(variables, arrays, strict=False)
+    ):
+        raise ValueError(
+            f"{len(arrays)} saved arrays for {len(variables)} variables of other shapes: the "
+            "run's code changed since its resume point was saved"
+        )
+    for variable, array in zip(variables, arrays, strict=True):
+        variable.assign(array)
 
 
 def _attributes(callback: keras.callbacks.Callback) -> tuple[str, ...]:

@@ -1,0 +1,362 @@
+"""``make bench-speed``: how fast the pipelines train, decode and serve, as ratios measured side
+by side.
+
+Each section is a module ``benchmarks/speed_<name>.py`` with ``measure(quick: bool) -> dict``:
+
+- ``cells``: the recurrent cells (ours, plain and layer-norm) against ``keras.layers.LSTM``/``GRU``;
+- ``loop``: the training loop's overhead over a bare ``fit`` of the same model;
+- ``beam``: beam search against greedy decoding, throughput by batch size;
+- ``precision``: a train step under bfloat16 and float16 against float32;
+- ``serving``: p50/p99 latency of one request to every signature of every task's SavedModel;
+- ``throughput``: examples/s, CPU utilisation (cores busy) and peak RSS of every benchmark
+  config's training.
+
+``python -m benchmarks.speed [--only a,b] [--quick] [--out F]`` runs them, each in a process of
+its own (a fresh TensorFlow: no precision policy, thread pool or peak RSS carried over from
+another section), prints a table and writes ``benchmarks/results/speed.json`` (the sections run
+replace their earlier figures; the others are kept). A section's module that does not exist yet
+is recorded as not available. ``--quick`` runs are samples (smaller shapes, fewer repeats, the
+sample configs): they write to ``speed.json`` in a temporary directory unless ``--out`` says
+where. ``--table`` prints the README table of the results file; ``--write-readme`` rewrites its
+README block (between :data:`START` and :data:`END`).
+
+A section's dict is kept as it is, plus what the harness adds: ``seconds``, ``quick``,
+``command``, ``commit``, ``date``, ``machine_load`` (load averages before and after, and how
+many cores other processes kept busy meanwhile: ratios from a busy machine are noisier) and
+``available``. Two keys of it are read by the harness:
+
+- ``goals``: ``[{"name", "value", "op" ("<=" or ">="), "target", "unit"?}]``; the harness adds
+  ``met`` (None when the value is missing);
+- ``figures``: ``[{"name", "value", "unit"?}]``, context shown in the table without a goal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from benchmarks.provenance import commit
+from benchmarks.speed_timing import MachineLoad
+from pipelines.spine.atomic import write_json
+from pipelines.spine.readme_blocks import read_block, replace_block
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS_FILE = ROOT / "benchmarks" / "results" / "speed.json"
+README = ROOT / "README.md"
+START, END = "<!-- speed:start -->", "<!-- speed:end -->"
+
+# name → what the section measures (the order sections run and are shown in)
+SECTIONS: dict[str, str] = {
+    "cells": "recurrent cells against keras.layers.LSTM/GRU, train step",
+    "loop": "training loop overhead over a bare fit",
+    "beam": "beam search against greedy decoding",
+    "precision": "mixed precision train step against float32",
+    "serving": "SavedModel latency, one request",
+    "throughput": "benchmark configs: examples/s, cores busy, peak RSS",
+}
+OPS = {"<=": lambda v, t: v <= t, ">=": lambda v, t: v >= t, "<": lambda v, t: v < t}
+OPS[">"] = lambda v, t: v > t
+
+
+def say(message: str) -> None:
+    """A progress line on stderr."""
+    print(f"[speed {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+# --- goals --------------------------------------------------------------------------------------
+
+
+def judge(goal: dict[str, Any]) -> bool | None:
+    """Whether ``goal`` (``value``, ``op``, ``target``) is met; None when there is no value."""
+    value = goal.get("value")
+    if value is None or isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if goal.get("op") not in OPS:
+        raise ValueError(f"goal {goal.get('name')!r}: op must be one of {', '.join(OPS)}")
+    return bool(OPS[goal["op"]](value, goal["target"]))
+
+
+def judged(section: dict[str, Any]) -> dict[str, Any]:
+    """``section`` with ``met`` set on each of its goals (a dict of goals becomes a list)."""
+    goals = section.get("goals") or []
+    if isinstance(goals, dict):  # {"name": {...}} is accepted too
+        goals = [{"name": name, **goal} for name, goal in goals.items()]
+    return {**section, "goals": [{**g, "met": judge(g)} for g in goals]}
+
+
+# --- running a section --------------------------------------------------------------------------
+
+
+def _module_name(name: str) -> str:
+    return f"benchmarks.speed_{name}"
+
+
+def measure_here(name: str, quick: bool) -> dict[str, Any]:
+    """Imports ``benchmarks.speed_<name>`` and runs its ``measure``; a module that does not
+    exist is ``{"available": False}``, a failure ``{"error": ...}`` with the traceback's tail."""
+    try:
+        module = importlib.import_module(_module_name(name))
+    except ModuleNotFoundError as err:
+        if err.name != _module_name(name):  # the module exists but its own import failed
+            return {"available": True, "error": f"{type(err).__name__}: {err}"}
+        return {"available": False, "error": f"not available: no module {_module_name(name)}"}
+    try:
+        result = module.measure(quick)
+    except Exception as err:  # recorded: one section's failure must not lose the others
+        tail = traceback.format_exc().strip().splitlines()[-6:]
+        return {"available": True, "error": f"{type(err).__name__}: {err}", "traceback": tail}
+    if not isinstance(result, dict):
+        return {"available": True, "error": f"measure returned {type(result).__name__}, not dict"}
+    return {"available": True, **result}
+
+
+def run_section(name: str, quick: bool, workdir: Path) -> dict[str, Any]:
+    """Runs one section in a child process and returns its dict; the child's stderr (progress
+    lines) passes through."""
+    out = workdir / f"{name}.json"
+    args = [sys.executable, "-m", "benchmarks.speed", "--section-worker", name, "--out", str(out)]
+    if quick:
+        args.append("--quick")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, check=False)
+    try:
+        return json.loads(out.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {"available": True, "error": f"section process exited {done.returncode}, no result"}
+
+
+# --- the record ---------------------------------------------------------------------------------
+
+
+def machine() -> str:
+    """The machine in words."""
+    return f"{platform.machine()}, {os.cpu_count()} CPU cores, {platform.system()}"
+
+
+def merged(
+    previous: dict[str, Any] | None, sections: dict[str, dict[str, Any]], command: str
+) -> dict[str, Any]:
+    """The results record: this run's sections replace those of ``previous`` (each keeps its
+    own command, commit and date); a ``goals`` summary over all of them."""
+    every = {**(previous or {}).get("sections", {}), **sections}
+    ordered = {name: every[name] for name in [*SECTIONS, *sorted(every)] if name in every}
+    goals = [
+        {"section": name, "name": g["name"], "met": g.get("met")}
+        for name, s in ordered.items()
+        for g in s.get("goals", [])
+    ]
+    return {
+        "command": command,
+        "commit": commit(),
+        "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "machine": machine(),
+        "complete": all(ordered.get(n, {}).get("available") for n in SECTIONS),
+        "goals": {
+            "total": len(goals),
+            "met": sum(g["met"] is True for g in goals),
+            "not_met": [f"{g['section']}: {g['name']}" for g in goals if g["met"] is False],
+            "unmeasured": [f"{g['section']}: {g['name']}" for g in goals if g["met"] is None],
+        },
+        "sections": ordered,
+    }
+
+
+def load(path: Path = RESULTS_FILE) -> dict[str, Any] | None:
+    """The results record at ``path``, or None when there is none."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+
+
+# --- tables -------------------------------------------------------------------------------------
+
+
+def fmt(value: Any, unit: str = "") -> str:
+    """A figure for a table: 3 significant digits, its unit after it."""
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        text = f"{value:.3g}" if abs(value) < 1000 else f"{value:,.0f}"
+    else:
+        text = str(value)
+    if not unit:
+        return text
+    return f"{text}{unit}" if unit in ("×", "%") else f"{text} {unit}"
+
+
+def _met(met: bool | None) -> str:
+    return {True: "met", False: "**not met**", None: "not measured"}[met]
+
+
+def rows(record: dict[str, Any] | None) -> list[tuple[str, str, str, str, str]]:
+    """(section, figure, value, goal, met) for every goal and figure of the record."""
+    out = []
+    for name, s in (record or {}).get("sections", {}).items():
+        if not s.get("available", True) or s.get("error"):
+            why = "not available yet" if not s.get("available", True) else "failed"
+            error = " ".join(str(s.get("error", why)).split())  # one line in a table cell
+            out.append((name, error[:80], "—", "", why))
+            continue
+        for g in s.get("goals", []):
+            unit = g.get("unit", "")
+            goal = f"{g['op']} {fmt(g['target'], unit)}"
+            out.append((name, g["name"], fmt(g.get("value"), unit), goal, _met(g.get("met"))))
+        for f in s.get("figures", []):
+            out.append((name, f["name"], fmt(f.get("value"), f.get("unit", "")), "", ""))
+    return out
+
+
+def _load_note(s: dict[str, Any]) -> str:
+    load_ = s.get("machine_load") or {}
+    other = load_.get("other_cores_busy")
+    if other is None:
+        return ""
+    return "quiet" if load_.get("quiet") else f"shared: others kept {other:.2f} cores busy"
+
+
+def console_table(record: dict[str, Any]) -> str:
+    """A plain table for the terminal."""
+    lines = [f"{'section':<11} {'figure':<60} {'value':>18} {'goal':>12}  met"]
+    for section, figure, value, goal, met in rows(record):
+        lines.append(f"{section:<11} {figure[:60]:<60} {value:>18} {goal:>12}  {met}")
+    for name, s in record.get("sections", {}).items():
+        note = _load_note(s)
+        if note:
+            lines.append(f"  {name}: {s.get('seconds', 0):.0f} s, machine {note}")
+    return "\n".join(lines)
+
+
+def table(record: dict[str, Any] | None) -> str:
+    """The README table: section | figure | value | goal | met, then where each came from."""
+    lines = ["| section | figure | value | goal | |", "|---|---|---|---|---|"]
+    lines += [f"| {' | '.join(r)} |" for r in rows(record)]
+    if len(lines) == 2:
+        lines.append("| (the speed benchmark has not been run yet) | | | | |")
+    sections = (record or {}).get("sections", {})
+    runs: dict[tuple[str, str, str], list[str]] = {}
+    for name, s in sections.items():
+        if "command" in s:
+            runs.setdefault((s["command"], s["commit"], s["date"][:10]), []).append(name)
+    if runs:
+        lines.append("")
+        for (command, commit_, date), names in runs.items():
+            prefix = f"- {', '.join(names)}: " if len(runs) > 1 else ""
+            lines.append(f"{prefix}`{command}` at `{commit_}`, {date}, {record['machine']}.")
+        shared = [
+            f"{n} ({_load_note(s)})" for n, s in sections.items() if "shared" in _load_note(s)
+        ]
+        if shared:
+            lines.append(f"Measured while other processes used the CPU: {', '.join(shared)}.")
+    return "\n".join(lines)
+
+
+def readme_block(text: str) -> str:
+    """The current speed block of the README text."""
+    return read_block(text, START, END)
+
+
+def write_readme(record: dict[str, Any] | None, readme: Path = README) -> None:
+    """Rewrites the README's speed block from ``record``."""
+    replace_block(readme, START, END, table(record))
+
+
+# --- command line -------------------------------------------------------------------------------
+
+
+def _split(text: str, allowed: Iterable[str]) -> list[str]:
+    allowed = list(allowed)
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    unknown = [n for n in names if n not in allowed]
+    if unknown:
+        raise SystemExit(
+            f"error: --only: unknown {', '.join(unknown)} (known: {', '.join(allowed)})"
+        )
+    return names
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.speed", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("--only", default=",".join(SECTIONS), help="sections, comma-separated")
+    parser.add_argument("--quick", action="store_true", help="a sample: small shapes, few repeats")
+    parser.add_argument(
+        "--out", type=Path, help=f"results file (default {RESULTS_FILE.relative_to(ROOT)})"
+    )
+    parser.add_argument(
+        "--table", action="store_true", help="print the README table of the results file"
+    )
+    parser.add_argument("--write-readme", action="store_true", help="rewrite the README block")
+    parser.add_argument("--section-worker", help=argparse.SUPPRESS)  # one section, in a child
+    args = parser.parse_args(argv)
+
+    if args.section_worker:
+        write_json(args.out, measure_here(args.section_worker, args.quick))
+        return 0
+    if args.table or args.write_readme:
+        record = load(args.out or RESULTS_FILE)
+        if args.write_readme:
+            try:
+                write_readme(record)
+            except ValueError:  # str.index: a marker is missing
+                raise SystemExit(
+                    f"error: {README}: add the lines {START} and {END} where the table goes"
+                ) from None
+        print(table(record))
+        return 0
+
+    only = _split(args.only, SECTIONS)
+    given = argv if argv is not None else sys.argv[1:]
+    command = "python -m benchmarks.speed" + (f" {' '.join(given)}" if given else "")
+    tmp = Path(tempfile.mkdtemp(prefix="speed-"))
+    sections = {}
+    for name in only:
+        say(f"{name}: {SECTIONS[name]}{' (quick)' if args.quick else ''}")
+        begun = time.perf_counter()
+        with MachineLoad() as load_:
+            result = run_section(name, args.quick, tmp)
+        section = judged(result)
+        section.update(
+            seconds=round(time.perf_counter() - begun, 1),
+            quick=args.quick,
+            command=command,
+            commit=commit(),
+            date=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            machine_load=load_.as_dict(),
+        )
+        sections[name] = section
+        state = section.get("error") or (
+            f"{sum(g['met'] is True for g in section['goals'])}/{len(section['goals'])} goals met"
+        )
+        say(f"{name}: {state} in {section['seconds']:.0f} s ({_load_note(section)})")
+    for name in only:  # the sections' own files; a quick run's speed.json stays in tmp
+        (tmp / f"{name}.json").unlink(missing_ok=True)
+    target = args.out or (tmp / "speed.json" if args.quick else RESULTS_FILE)
+    previous = None if args.quick and not args.out else load(target)
+    record = merged(previous, sections, command)
+    write_json(target, record)
+    if target.parent != tmp:
+        tmp.rmdir()
+    print(console_table(record))
+    print(f"wrote {target}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,237 @@
+"""Speed section ``loop``: what the runner's training loop costs over a bare ``fit``.
+
+For each task's sample config (``configs/<task>_sample.yaml``; ``--quick``: sentiment and
+forecasting) the data and model are prepared and compiled exactly as ``runner.train`` does it,
+then three arms take turns on the same data, each a ``fit`` of two epochs:
+
+- ``bare``: a twin of the model (same config and seed) compiled with the same optimizer but
+  without the gradient-norm record, ``model.fit`` with no callbacks but the task's own (a
+  tagger's ``val_f1``, a translator's validation BLEU, the char-LM's lane state: work the
+  task needs whatever loop runs it, so it is in both arms), ``verbose=0``;
+- ``recording``: the runner's model (its optimizer records gradient norms inside every
+  step) fitted like ``bare``: what the in-step record costs;
+- ``runner``: the runner's model with the runner's whole callback list
+  (:func:`pipelines.spine.training.make_callbacks`: progress, NaN stop, gradient norms,
+  history CSV, early stopping, TensorBoard, best checkpoint and resume point) and its
+  ``verbose``.
+
+The second epoch of each ``fit`` is timed (the first after a switch of models pays for colder
+caches and a fresh data iterator), from the first callback's ``on_epoch_begin`` to the last
+one's ``on_epoch_end``: validation and the epoch's checkpoints included, tf.data's shutdown at
+the end of ``fit`` left out (STACK.md). The order of the arms rotates each round; the figure is
+the median over rounds of runner time / bare time within a round (``loop_ratio``). The runner
+arm also reports the seconds each of its callbacks took per epoch (the in-step record shows
+only in ``in_step_record_ratio``) and once per ``fit`` (opening logs and writers).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import io
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from benchmarks.speed_timing import MachineLoad, summarise
+
+ROOT = Path(__file__).resolve().parent.parent
+QUICK_TASKS = ("sentiment", "forecasting")
+TASKS = ("sentiment", "ner", "pos", "translation", "forecasting", "charlm")
+GOAL = 1.05
+ONCE = ("on_train_begin", "on_train_end")  # hooks run once per fit, not per epoch
+HOOKS = (
+    *ONCE,
+    "on_epoch_begin",
+    "on_epoch_end",
+    "on_train_batch_begin",
+    "on_train_batch_end",
+    "on_batch_end",
+    "on_test_begin",
+    "on_test_end",
+    "on_test_batch_end",
+)
+
+
+def _say(message: str) -> None:
+    print(f"[speed loop {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def _clock_class():
+    import keras
+
+    class Clock(keras.callbacks.Callback):
+        """Notes when epochs begin and end (put one first and one last in the list)."""
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.began = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.ended = time.perf_counter()  # the last epoch's, read after fit
+
+    return Clock
+
+
+def _instrument(callbacks: list[Any], spent: dict[str, dict[str, float]]) -> None:
+    """Wraps every hook a callback implements so its seconds add up in
+    ``spent[callback][per_epoch|per_fit]`` (two clock reads a call: noise next to a step)."""
+    import keras
+
+    for index, callback in enumerate(callbacks):
+        name = f"{index}-{type(callback).__name__}"
+        for hook in HOOKS:
+            method = getattr(callback, hook)
+            if getattr(type(callback), hook) is getattr(keras.callbacks.Callback, hook):
+                continue  # not implemented: Keras' default does nothing
+
+            def timed(*args, _method=method, _name=name, _kind=hook in ONCE, **kwargs):
+                began = time.perf_counter()
+                try:
+                    return _method(*args, **kwargs)
+                finally:
+                    key = "per_fit" if _kind else "per_epoch"
+                    spent[_name][key] += time.perf_counter() - began
+
+            setattr(callback, hook, timed)
+
+
+def measure_task(
+    name: str, budget_s: float, repeats: tuple[int, int] = (5, 9), warmup: int = 1
+) -> dict[str, Any]:
+    """The three arms on task ``name``'s sample config: ``warmup`` rounds, then as many timed
+    rounds as fit in about ``budget_s`` seconds, at least ``repeats[0]``, at most
+    ``repeats[1]`` (a sample config's epoch takes 0.5 s to ~15 s)."""
+    import keras
+
+    from pipelines.registry import get_task
+    from pipelines.spine import runner
+    from pipelines.spine.config import load_config
+    from pipelines.spine.training import make_callbacks, make_optimizer
+
+    task = get_task(name)
+    cfg = load_config(task.config_class, ROOT / "configs" / f"{name}_sample.yaml")
+    clock = _clock_class()
+    with tempfile.TemporaryDirectory(prefix="speed-loop-") as tmp:
+        run_dir = Path(tmp) / "run"
+        run_dir.mkdir()
+        with contextlib.redirect_stderr(io.StringIO()):  # the task's progress lines
+            model, prepared, epoch_steps = runner._prepare(task, cfg, run_dir)
+        keras.utils.set_random_seed(cfg.seed)
+        twin = task.build_model(cfg, prepared.info)
+        plain = dataclasses.replace(cfg.train, grad_norm_every=0)  # no in-step record
+        twin.compile(
+            optimizer=make_optimizer(plain, epoch_steps), **task.compile_args(cfg, prepared.info)
+        )
+        task_callbacks = task.callbacks(cfg, prepared.info, prepared)
+        callbacks, _, _ = make_callbacks(cfg.train, run_dir, task_callbacks, epoch_steps)
+        # The progress bar fit adds for verbose=2 (one line per epoch), passed in so that its
+        # seconds are counted too: Keras then adds no other.
+        progbar = keras.callbacks.ProgbarLogger()
+        callbacks = [*callbacks, progbar]
+        shared = callbacks[len(task_callbacks) :]
+        spent: dict[str, dict[str, float]] = defaultdict(lambda: {"per_epoch": 0.0, "per_fit": 0.0})
+        train_data = prepared.train.repeat()
+        epoch = 0
+
+        def one_epoch(arm: str) -> float:
+            """Fits ``arm`` for two epochs and returns the second one's seconds: the first
+            after switching models pays for colder caches and a fresh data iterator."""
+            nonlocal epoch
+            first, last = clock(), clock()
+            listed = callbacks if arm == "runner" else task_callbacks
+            with contextlib.redirect_stdout(io.StringIO()):
+                (twin if arm == "bare" else model).fit(
+                    train_data,
+                    validation_data=prepared.validation,
+                    epochs=epoch + 2,
+                    initial_epoch=epoch,
+                    steps_per_epoch=epoch_steps,
+                    validation_steps=cfg.train.validation_steps,
+                    callbacks=[first, *listed, last],
+                    shuffle=False,
+                    verbose=2 if arm == "runner" else 0,
+                )
+            epoch += 2
+            return last.ended - first.began
+
+        arms = ("bare", "recording", "runner")
+        began = time.perf_counter()
+        for _ in range(warmup):
+            for arm in arms:
+                one_epoch(arm)
+        round_s = (time.perf_counter() - began) / max(1, warmup)  # tracing included: high
+        rounds = max(repeats[0], min(repeats[1], int(budget_s / round_s)))
+        _instrument(shared, spent)  # after the warm-up: only timed rounds count
+        times: dict[str, list[float]] = {arm: [] for arm in arms}
+        for round_ in range(rounds):
+            shift = round_ % len(arms)  # no arm always first or after the same one
+            for arm in arms[shift:] + arms[:shift]:
+                times[arm].append(one_epoch(arm))
+        keras.backend.clear_session()
+    result = summarise(times, reference="bare", warmup=warmup)
+    bare = result["median_s"]["bare"]
+    return {
+        **result,
+        "config": f"configs/{name}_sample.yaml",
+        "epoch_steps": epoch_steps,
+        "batch_size": cfg.train.batch_size,
+        "loop_ratio": result["ratio"]["runner"],
+        "overhead_pct": round(100 * (result["ratio"]["runner"] - 1), 1),
+        "in_step_record_ratio": result["ratio"]["recording"],
+        "task_callbacks": [type(cb).__name__ for cb in task_callbacks],
+        "callback_seconds": {
+            name: {
+                "per_epoch": round(s["per_epoch"] / rounds, 4),
+                "per_epoch_pct": round(100 * s["per_epoch"] / rounds / bare, 2) if bare else None,
+                "per_fit": round(s["per_fit"] / rounds, 4),
+            }
+            for name, s in spent.items()
+        },
+    }
+
+
+def measure(quick: bool) -> dict[str, Any]:
+    """The loop/bare ratio per epoch for each task's sample config (goal ≤ 1.05)."""
+    tasks = QUICK_TASKS if quick else TASKS
+    # Per task: quick ~1 min; full ~2.5 min, longer where 3 rounds of 6 epochs take longer
+    # (ner, charlm: ~5 min), about 20 min in all.
+    budget, repeats = (45.0, (5, 9)) if quick else (150.0, (3, 9))
+    results: dict[str, Any] = {}
+    with MachineLoad() as load:
+        for name in tasks:
+            _say(f"{name}: rounds of bare fit, recording, runner loop (2 epochs each)")
+            results[name] = measure_task(name, budget, repeats)
+            _say(f"{name}: epoch time / bare fit's = {results[name]['ratio']}")
+    return {
+        "what": "per-epoch time of the runner's training loop over a bare fit of the same "
+        "compiled model on the same data (sample configs), median of per-round ratios",
+        "tasks": results,
+        "machine_load": load.as_dict(),
+        "goals": [
+            {
+                "name": f"loop / bare fit per epoch, {name} sample config",
+                "value": r["loop_ratio"],
+                "op": "<=",
+                "target": GOAL,
+                "unit": "×",
+            }
+            for name, r in results.items()
+        ],
+        "figures": [
+            {
+                "name": f"{name}: bare fit epoch ({r['epoch_steps']} steps), context only",
+                "value": r["median_s"]["bare"],
+                "unit": "s",
+            }
+            for name, r in results.items()
+        ],
+    }
+
+
+if __name__ == "__main__":
+    import json
+
+    print(json.dumps(measure("--quick" in sys.argv), indent=2))

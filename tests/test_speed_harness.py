@@ -1,0 +1,279 @@
+"""The speed harness's own rules (``benchmarks/speed.py``, ``benchmarks/speed_timing.py``) on
+hand-made figures: interleaving, medians and paired ratios, percentiles, cores busy, machine
+load, goals judged, the results record and the README table. No timing is asserted: the
+clocks are replaced where a figure depends on them."""
+
+import json
+import sys
+import types
+
+import pytest
+
+from benchmarks import speed, speed_timing
+from benchmarks.speed_timing import MachineLoad, Usage, compare, percentiles, summarise
+
+# --- speed_timing ---------------------------------------------------------------------------------
+
+
+def test_compare_interleaves_rotates_and_warms_up(monkeypatch):
+    calls = []
+    arms = {name: (lambda n=name: calls.append(n)) for name in "abc"}
+    monkeypatch.setattr(speed_timing, "time_call", lambda fn: fn() or 1.0)
+    result = compare(arms, repeats=3, warmup=1)
+    # warm-up round in order, then each round rotated by one
+    assert calls == list("abc") + list("abc") + list("bca") + list("cab")
+    assert result["repeats"] == 3 and result["warmup"] == 1
+    assert result["reference"] == "a"
+    assert result["ratio"] == {"a": 1.0, "b": 1.0, "c": 1.0}
+
+
+def test_compare_ratios_are_paired_per_round(monkeypatch):
+    # round r: a takes 1, 2, 4 s; b always twice a, except a slow outlier round
+    seconds = {"a": iter([1.0, 2.0, 4.0]), "b": iter([2.0, 40.0, 8.0])}
+    current = {}
+
+    def fake_time_call(fn):
+        fn()
+        return next(seconds[current["arm"]])
+
+    def arm(name):
+        return lambda: current.update(arm=name)
+
+    monkeypatch.setattr(speed_timing, "time_call", fake_time_call)
+    result = compare({"a": arm("a"), "b": arm("b")}, repeats=3, warmup=0)
+    assert result["times_s"] == {"a": [1.0, 2.0, 4.0], "b": [2.0, 40.0, 8.0]}
+    assert result["median_s"] == {"a": 2.0, "b": 8.0}
+    assert result["ratio"]["b"] == 2.0  # median of 2, 20, 2
+    assert result["ratio_of_medians"]["b"] == 4.0
+
+
+def test_compare_rejects_no_arms_and_an_unknown_reference():
+    with pytest.raises(ValueError, match="no arms"):
+        compare({})
+    with pytest.raises(ValueError, match="reference"):
+        compare({"a": lambda: None}, reference="z")
+
+
+def test_summarise_by_hand():
+    record = summarise({"ref": [1.0, 2.0, 3.0], "x": [2.0, 2.0, 9.0]}, "ref")
+    assert record["median_s"] == {"ref": 2.0, "x": 2.0}
+    assert record["ratio"] == {"ref": 1.0, "x": 2.0}  # median of 2, 1, 3
+    assert record["ratio_of_medians"] == {"ref": 1.0, "x": 1.0}
+
+
+def test_percentiles_are_nearest_rank():
+    assert percentiles(range(1, 101)) == {"p50": 50, "p99": 99}
+    assert percentiles([5, 1, 4, 2, 3], (50, 90, 100)) == {"p50": 3, "p90": 5, "p100": 5}
+    assert percentiles([7.0]) == {"p50": 7.0, "p99": 7.0}
+    with pytest.raises(ValueError):
+        percentiles([])
+
+
+def test_cores_busy_is_cpu_over_wall():
+    usage = Usage(wall_s=2.0, cpu_s=3.0)
+    assert usage.cores_busy == 1.5
+    assert set(usage.as_dict()) == {"wall_s", "cpu_s", "cores_busy", "peak_rss_mb"}
+    assert Usage(wall_s=0.0, cpu_s=1.0).cores_busy == 0.0
+
+
+def test_cpu_usage_returns_the_result_and_peak_rss_is_positive():
+    usage = speed_timing.cpu_usage(lambda: 42)
+    assert usage.result == 42 and usage.wall_s >= 0 and usage.cpu_s >= 0
+    assert speed_timing.peak_rss_mb() > 0
+
+
+def test_machine_load_counts_what_others_took(monkeypatch):
+    # (wall, machine busy seconds, our CPU seconds): 10 s, the machine 15 s busy, we 8
+    samples = iter([(100.0, 1000.0, 50.0), (110.0, 1015.0, 58.0)])
+    load = MachineLoad()
+    monkeypatch.setattr(load, "_sample", lambda: next(samples))
+    load.start()
+    load.stop()
+    figures = load.as_dict()
+    assert figures["wall_s"] == 10.0
+    assert figures["own_cores_busy"] == 0.8
+    assert figures["machine_cores_busy"] == 1.5
+    assert figures["other_cores_busy"] == 0.7
+    assert figures["quiet"] is False
+
+
+def test_load_average_reads_three_numbers():
+    load = speed_timing.load_average()
+    assert load is None or (len(load) == 3 and all(x >= 0 for x in load))
+
+
+# --- goals ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "op", "target", "met"),
+    [
+        (1.1, "<=", 1.2, True),
+        (1.2, "<=", 1.2, True),
+        (1.3, "<=", 1.2, False),
+        (1.7, ">=", 1.6, True),
+        (1.5, ">=", 1.6, False),
+        (None, ">=", 1.6, None),
+        (True, ">=", 1.0, None),  # a bool is no figure
+    ],
+)
+def test_judge(value, op, target, met):
+    assert speed.judge({"name": "g", "value": value, "op": op, "target": target}) is met
+
+
+def test_judge_refuses_an_unknown_op():
+    with pytest.raises(ValueError, match="op"):
+        speed.judge({"name": "g", "value": 1.0, "op": "≈", "target": 1.0})
+
+
+def test_judged_accepts_goals_as_a_dict():
+    section = speed.judged({"goals": {"ratio": {"value": 0.9, "op": "<=", "target": 1.0}}})
+    assert section["goals"] == [
+        {"name": "ratio", "value": 0.9, "op": "<=", "target": 1.0, "met": True}
+    ]
+    assert speed.judged({"x": 1}) == {"x": 1, "goals": []}
+
+
+# --- running sections -----------------------------------------------------------------------------
+
+
+def test_a_missing_section_module_is_not_available():
+    result = speed.measure_here("no_such_section", quick=True)
+    assert result["available"] is False
+    assert "not available" in result["error"]
+
+
+def test_a_failing_section_is_recorded_not_raised(monkeypatch):
+    module = types.ModuleType("benchmarks.speed_boom")
+    module.measure = lambda quick: 1 / 0
+    monkeypatch.setitem(sys.modules, "benchmarks.speed_boom", module)
+    result = speed.measure_here("boom", quick=True)
+    assert result["available"] is True
+    assert result["error"].startswith("ZeroDivisionError")
+
+
+def test_a_section_dict_is_kept(monkeypatch):
+    module = types.ModuleType("benchmarks.speed_fine")
+    module.measure = lambda quick: {"quick_was": quick, "goals": []}
+    monkeypatch.setitem(sys.modules, "benchmarks.speed_fine", module)
+    assert speed.measure_here("fine", quick=True) == {
+        "available": True,
+        "quick_was": True,
+        "goals": [],
+    }
+
+
+def test_section_worker_writes_its_result(tmp_path):
+    out = tmp_path / "section.json"
+    assert speed.main(["--section-worker", "no_such_section", "--out", str(out)]) == 0
+    assert json.loads(out.read_text())["available"] is False
+
+
+def test_unknown_section_is_a_one_line_error():
+    with pytest.raises(SystemExit, match="unknown bogus"):
+        speed.main(["--only", "bogus"])
+
+
+# --- the record and tables ------------------------------------------------------------------------
+
+
+def _section(**extra):
+    base = {
+        "available": True,
+        "command": "python -m benchmarks.speed",
+        "commit": "abc",
+        "date": "2026-12-01T10:00:00+0000",
+        "machine_load": {"other_cores_busy": 0.05, "quiet": True},
+    }
+    return {**base, **extra}
+
+
+def test_merged_replaces_the_sections_run_and_keeps_the_others():
+    previous = speed.merged(
+        None,
+        {
+            "serving": _section(goals=[{"name": "p50", "met": True}]),
+            "cells": _section(goals=[{"name": "old", "met": False}]),
+        },
+        "first",
+    )
+    record = speed.merged(
+        previous, {"cells": _section(goals=[{"name": "new", "met": None}])}, "second"
+    )
+    assert list(record["sections"]) == ["cells", "serving"]  # the harness's order
+    assert record["sections"]["cells"]["goals"][0]["name"] == "new"
+    assert record["goals"] == {
+        "total": 2,
+        "met": 1,
+        "not_met": [],
+        "unmeasured": ["cells: new"],
+    }
+    assert record["command"] == "second"
+    assert record["complete"] is False
+
+
+def test_table_rows_goals_figures_and_missing_sections():
+    record = {
+        "machine": "x86_64, 2 CPU cores, Linux",
+        "sections": {
+            "cells": _section(
+                goals=[
+                    {
+                        "name": "ln_lstm / keras LSTM",
+                        "value": 1.25,
+                        "op": "<=",
+                        "target": 1.2,
+                        "unit": "×",
+                        "met": False,
+                    }
+                ],
+                figures=[{"name": "steps", "value": 3}],
+            ),
+            "beam": {
+                **_section(available=False, error="not available: no module b"),
+            },
+            "serving": _section(
+                goals=[{"name": "p50", "value": 0.5, "op": "<=", "target": 1.0, "unit": "ms"}],
+                machine_load={"other_cores_busy": 0.9, "quiet": False},
+            ),
+        },
+    }
+    record["sections"]["serving"] = speed.judged(record["sections"]["serving"])
+    text = speed.table(record)
+    lines = text.splitlines()
+    assert lines[0] == "| section | figure | value | goal | |"
+    assert "| cells | ln_lstm / keras LSTM | 1.25× | <= 1.2× | **not met** |" in lines
+    assert "| cells | steps | 3 |  |  |" in lines
+    assert "| beam | not available: no module b | — |  | not available yet |" in lines
+    assert "| serving | p50 | 0.5 ms | <= 1 ms | met |" in lines
+    assert "`python -m benchmarks.speed` at `abc`, 2026-12-01, x86_64, 2 CPU cores, Linux." in text
+    assert "others kept 0.90 cores busy" in text
+    assert "cells" not in text.split("Measured while")[1]  # quiet sections are not listed
+
+
+def test_table_without_results():
+    assert "not been run yet" in speed.table(None)
+
+
+@pytest.mark.parametrize(
+    ("value", "unit", "text"),
+    [
+        (1.2345, "×", "1.23×"),
+        (0.4391, "ms", "0.439 ms"),
+        (12345.6, "", "12,346"),
+        (None, "ms", "—"),
+        (True, "", "yes"),
+        ("5 / 7", "ms", "5 / 7 ms"),
+    ],
+)
+def test_fmt(value, unit, text):
+    assert speed.fmt(value, unit) == text
+
+
+def test_readme_speed_block_matches_the_results_file():
+    text = speed.README.read_text(encoding="utf-8")
+    if speed.START not in text:
+        pytest.skip("README has no speed block yet")
+    assert speed.readme_block(text) == speed.table(speed.load()), (
+        "run: python -m benchmarks.speed --write-readme"
+    )
