@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import keras
 
+from models.layer_norm_cell import LayerNormCell
 from models.layer_norm_gru_cell import LayerNormGRUCell
 from models.layer_norm_lstm_cell import LayerNormLSTMCell
+from models.layer_norm_rnn import LayerNormRNN
 
 # Config names → cell classes. A new cell type is one entry here, not a branch elsewhere.
 CELL_CLASSES: dict[str, type[keras.layers.Layer]] = {
@@ -68,4 +70,7 @@ def recurrent_layer(
             f"recurrent_dropout is supported by the built-in cells (rnn, lstm, gru), "
             f"not by {cell_class.__name__}"
         )
-    return keras.layers.RNN(cell_class(units), **common)
+    # The layer-normalised cells' own loop layer computes their per-sequence constants once
+    # (same weights and paths as keras.layers.RNN(cell): older checkpoints load).
+    layer_class = LayerNormRNN if issubclass(cell_class, LayerNormCell) else keras.layers.RNN
+    return layer_class(cell_class(units), **common)

@@ -7,7 +7,10 @@ import pytest
 from models.char_lm import CharLanguageModel
 from models.config_model import ConfigModel
 from models.conv_rnn_forecaster import ConvRNNForecaster
-from models.recurrent import CELL_CLASSES
+from models.layer_norm_gru_cell import LayerNormGRUCell
+from models.layer_norm_lstm_cell import LayerNormLSTMCell
+from models.layer_norm_rnn import LayerNormRNN
+from models.recurrent import CELL_CLASSES, recurrent_layer
 from models.rnn_classifier import RNNClassifier
 from models.rnn_stack import RNNStack
 from models.seq2seq_translator import Seq2SeqTranslator
@@ -137,3 +140,43 @@ def test_every_stack_model_loads_old_flat_configs_through_one_from_config(model_
     # Each model's own test loads an old flat config; this keeps them on the one shared path.
     assert issubclass(model_class, ConfigModel)
     assert model_class.from_config.__func__ is ConfigModel.from_config.__func__
+
+
+def test_layer_norm_cells_run_in_their_own_loop_layer_and_keras_cells_stay_keras():
+    assert type(RNNStack(cell="ln_lstm").rnn_layers[0]) is LayerNormRNN
+    assert type(RNNStack(cell="ln_gru", bidirectional=True).rnn_layers[0].forward_layer) is (
+        LayerNormRNN
+    )
+    assert type(RNNStack(cell="lstm").rnn_layers[0]) is keras.layers.LSTM
+    assert type(RNNStack(cell="gru").rnn_layers[0]) is keras.layers.GRU
+
+
+def _old_recurrent_layer(cell_class, units, **kwargs):
+    """How the stack built a layer-normalised layer before LayerNormRNN: keras.layers.RNN."""
+    if cell_class in (LayerNormLSTMCell, LayerNormGRUCell):
+        kwargs.pop("recurrent_dropout", None)
+        return keras.layers.RNN(cell_class(units), **kwargs)
+    return recurrent_layer(cell_class, units, **kwargs)
+
+
+@pytest.mark.parametrize("cell", ["ln_lstm", "ln_gru"])
+def test_checkpoints_saved_before_layer_norm_rnn_still_load(cell, tmp_path, monkeypatch):
+    # A .keras file written when the stack used keras.layers.RNN(cell) loads into today's
+    # LayerNormRNN: same weight names and paths, same outputs (no conversion needed).
+    tokens = np.array([[1, 2, 3, 0], [4, 5, 6, 7]])
+    with monkeypatch.context() as patch:
+        patch.setattr("models.rnn_stack.recurrent_layer", _old_recurrent_layer)
+        keras.utils.set_random_seed(4)
+        inputs = keras.Input((None,), dtype="int32")
+        x = keras.layers.Embedding(30, 6, mask_zero=True)(inputs)
+        x = RNNStack(cell=cell, units=4, num_layers=2, bidirectional=True)(x)
+        old = keras.Model(inputs, x)
+        assert type(old.layers[2].rnn_layers[0].forward_layer) is keras.layers.RNN
+        old.save(tmp_path / "old.keras")
+        expected = old.predict(tokens, verbose=0)
+    restored = keras.saving.load_model(tmp_path / "old.keras")
+    assert type(restored.layers[2].rnn_layers[0].forward_layer) is LayerNormRNN
+    np.testing.assert_allclose(restored.predict(tokens, verbose=0), expected, atol=1e-5)
+    assert [(w.name, w.shape) for w in restored.weights] == [(w.name, w.shape) for w in old.weights]
+    for new, before in zip(restored.weights, old.weights, strict=True):
+        np.testing.assert_array_equal(new.numpy(), before.numpy())
