@@ -170,15 +170,23 @@ class Seq2SeqTranslator(ConfigModel):
         return self._bridge(states), (memory, keys, mask)
 
     def decode_step(self, token_ids, states, constants, return_attention: bool = False):
-        """One decoder step: previous tokens (N,) and states → next-token logits (N, V)."""
+        """One decoder step: previous tokens (N,) and states → next-token logits (N, V).
+
+        ``constants`` (from :meth:`encode`) may hold one row per source for several decoder
+        rows each: N = G · sources, G consecutive rows per source (beam search's hypotheses),
+        so that each source's memory is stored and read once, not G times.
+        """
         memory, keys, mask = constants
         # A plain lookup: the layer would attach a padding mask that the cell cannot take.
         x = ops.take(self.target_embedding.embeddings, ops.cast(token_ids, "int32"), axis=0)
         output, states = self.decoder.cell(x, list(states), training=False)
-        context, weights = self.attention.attend(ops.expand_dims(output, 1), keys, memory, mask)
-        logits = self._output(output, ops.squeeze(context, 1), training=False)
+        # The G rows of a source are the "time" axis of one attention call over its memory.
+        query = ops.reshape(output, (ops.shape(memory)[0], -1, ops.shape(output)[-1]))
+        context, weights = self.attention.attend(query, keys, memory, mask)
+        context = ops.reshape(context, (-1, ops.shape(context)[-1]))
+        logits = self._output(output, context, training=False)
         if return_attention:
-            return logits, list(states), ops.squeeze(weights, 1)
+            return logits, list(states), ops.reshape(weights, (-1, ops.shape(weights)[-1]))
         return logits, list(states)
 
     def teacher_forced(self, source_ids, target_in_ids) -> tuple[Any, Any]:
