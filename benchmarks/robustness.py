@@ -30,6 +30,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from benchmarks import robustness_report as report
+from benchmarks.options import split_names
 from pipelines.registry import TASKS
 from pipelines.spine.atomic import write_json
 
@@ -40,16 +41,6 @@ QUICK_TASKS = ("sentiment", "charlm")
 def say(message: str) -> None:
     """A progress line on stderr."""
     print(f"[robustness {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-def _split(text: str, allowed, what: str) -> list[str]:
-    names = [n.strip() for n in text.split(",") if n.strip()]
-    unknown = [n for n in names if n not in allowed]
-    if unknown:
-        raise SystemExit(
-            f"error: --{what}: unknown {', '.join(unknown)} (known: {', '.join(allowed)})"
-        )
-    return names
 
 
 def run_category(
@@ -110,8 +101,8 @@ def main(argv: list[str] | None = None) -> int:
         print(report.table(record))
         return 0
 
-    only = _split(args.only, CATEGORY_NAMES, "only")
-    tasks = _split(args.tasks, sorted(TASKS), "tasks") if args.tasks else None
+    only = split_names(args.only, CATEGORY_NAMES, "only")
+    tasks = split_names(args.tasks, sorted(TASKS), "tasks") if args.tasks else None
     if args.quick:
         tasks = [t for t in (tasks or QUICK_TASKS) if t in QUICK_TASKS] or list(QUICK_TASKS)
     sample = args.quick or tasks is not None

@@ -34,18 +34,27 @@ def _missing(line: str, mentions: Iterable[str]) -> list[str]:
     return [m for m in mentions if m not in line]
 
 
-def one_line_error(returncode: int | None, stderr: str, mentions: Sequence[str]) -> Verdict:
-    """A rejected bad config: non-zero exit, stderr exactly one line ``error: ...`` naming
-    every one of ``mentions`` (a key, a file), and no traceback."""
-    lines = _lines(stderr)
+def _not_rejected(
+    returncode: int | None, stderr: str, lines: list[str], last_label: str
+) -> Verdict | None:
+    """The failures both error rules share: killed, a traceback, or accepted."""
     if returncode is None:
-        return Verdict(
-            False, "did not exit (killed)" + (f"; stderr: {shorten(lines[-1])}" if lines else "")
-        )
+        last = f"; {last_label}: {shorten(lines[-1])}" if lines else ""
+        return Verdict(False, "did not exit (killed)" + last)
     if "Traceback (most recent call last)" in stderr:
         return Verdict(False, f"traceback: {shorten(lines[-1]) if lines else ''}")
     if returncode == 0:
         return Verdict(False, "accepted (exit status 0)")
+    return None
+
+
+def one_line_error(returncode: int | None, stderr: str, mentions: Sequence[str]) -> Verdict:
+    """A rejected bad config: non-zero exit, stderr exactly one line ``error: ...`` naming
+    every one of ``mentions`` (a key, a file), and no traceback."""
+    lines = _lines(stderr)
+    failed = _not_rejected(returncode, stderr, lines, "stderr")
+    if failed is not None:
+        return failed
     if len(lines) != 1:
         last = shorten(lines[-1]) if lines else "(nothing)"
         return Verdict(False, f"{len(lines)} lines on stderr, last: {last}")
@@ -62,14 +71,9 @@ def final_error(returncode: int | None, stderr: str, mentions: Sequence[str]) ->
     """A rejected bad input after progress lines: non-zero exit, no traceback, exactly one
     ``error: ...`` line, the last one, naming every one of ``mentions``."""
     lines = _lines(stderr)
-    if returncode is None:
-        return Verdict(
-            False, "did not exit (killed)" + (f"; last: {shorten(lines[-1])}" if lines else "")
-        )
-    if "Traceback (most recent call last)" in stderr:
-        return Verdict(False, f"traceback: {shorten(lines[-1]) if lines else ''}")
-    if returncode == 0:
-        return Verdict(False, "accepted (exit status 0)")
+    failed = _not_rejected(returncode, stderr, lines, "last")
+    if failed is not None:
+        return failed
     errors = [line for line in lines if line.startswith(ERROR_PREFIX)]
     if not errors:
         last = shorten(lines[-1]) if lines else "(nothing)"

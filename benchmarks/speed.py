@@ -42,12 +42,12 @@ import sys
 import tempfile
 import time
 import traceback
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from benchmarks.options import split_names
 from benchmarks.provenance import commit
 from benchmarks.speed_timing import MachineLoad
 from pipelines.spine.atomic import write_json
@@ -279,17 +279,6 @@ def write_readme(record: dict[str, Any] | None, readme: Path = README) -> None:
 # --- command line -------------------------------------------------------------------------------
 
 
-def _split(text: str, allowed: Iterable[str]) -> list[str]:
-    allowed = list(allowed)
-    names = [n.strip() for n in text.split(",") if n.strip()]
-    unknown = [n for n in names if n not in allowed]
-    if unknown:
-        raise SystemExit(
-            f"error: --only: unknown {', '.join(unknown)} (known: {', '.join(allowed)})"
-        )
-    return names
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.speed", description=__doc__.split("\n\n")[0]
@@ -321,7 +310,7 @@ def main(argv: list[str] | None = None) -> int:
         print(table(record))
         return 0
 
-    only = _split(args.only, SECTIONS)
+    only = split_names(args.only, SECTIONS, "only")
     given = argv if argv is not None else sys.argv[1:]
     command = "python -m benchmarks.speed" + (f" {' '.join(given)}" if given else "")
     tmp = Path(tempfile.mkdtemp(prefix="speed-"))
