@@ -19,6 +19,10 @@ from pipelines.spine import quiet
 
 VERBS = ("train", "evaluate", "export", "predict")
 
+# Verbs that do not take a task: verb → the module whose ``main(argv) -> int`` runs it, imported
+# on demand. Each parses its own options (one ``error:`` line on a mistake, like the rest).
+TOOL_VERBS: dict[str, str] = {}
+
 
 class _OneLineParser(argparse.ArgumentParser):
     """Usage mistakes as one ``error:`` line, like every other error (``--help`` shows the
@@ -70,6 +74,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     verbose = quiet.verbose_requested(argv)
     quiet.configure(verbose)  # before anything imports TensorFlow
+    if argv[:1] and argv[0] in TOOL_VERBS:
+        import importlib
+
+        return importlib.import_module(TOOL_VERBS[argv[0]]).main(argv[1:])
     head = [a for a in argv if not a.startswith("-")][:2]
     if len(head) == 2 and head[0] in VERBS and head[1] not in TASKS:
         print(
