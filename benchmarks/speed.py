@@ -66,6 +66,7 @@ SECTIONS: dict[str, str] = {
     "precision": "mixed precision train step against float32",
     "serving": "SavedModel latency, one request",
     "throughput": "benchmark configs: examples/s, cores busy, peak RSS",
+    "reference": "sentiment without the bag against the keras-io BiLSTM recipe, examples/s",
 }
 OPS = {"<=": lambda v, t: v <= t, ">=": lambda v, t: v >= t, "<": lambda v, t: v < t}
 OPS[">"] = lambda v, t: v > t

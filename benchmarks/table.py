@@ -10,8 +10,9 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
-from pipelines.registry import TASKS
+from pipelines.registry import TASKS, task_class  # task classes import TensorFlow
 from pipelines.spine.readme_blocks import read_block, replace_block
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,26 +35,40 @@ def _short_name(dataset: str) -> str:
     return dataset
 
 
+def _baselines(task: str, test: dict[str, Any]) -> str:
+    keys = task_class(task).benchmark.baselines
+    return ", ".join(f"{key} {_format(test[key])}" for key in keys if key in test)
+
+
 def table(results_dir: Path = RESULTS) -> str:
-    """Markdown table, one row per result file (sorted by task)."""
+    """Markdown table, one row per result file (sorted by task): the test figure (the
+    headline), the validation figure beside it, the baselines of the same evaluation, and the
+    task's goals judged on test. A file written before the headline became test still shows
+    its test figure here."""
     lines = [
-        "| task | dataset | split | metric | value | goal | met | train time | commit |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| task | dataset | metric | test | validation | baselines (test) | goals (test) "
+        "| met | train time | commit |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for path in sorted(results_dir.glob("*.json")):
         if path.stem not in TASKS:  # robustness.json, speed.json: suites of their own
             continue
         r = json.loads(path.read_text())
-        comparison = ">=" if r["higher_is_better"] else "<="
-        met = r["value"] >= r["goal"] if r["higher_is_better"] else r["value"] <= r["goal"]
-        dataset = _short_name(r["dataset"])
+        bench = task_class(r["task"]).benchmark
+        test, validation = r["test_metrics"], r["validation_metrics"]
+        goals = bench.goals()
+        met = "yes" if all(g.met(test) for g in goals) else "no"
+        if len(goals) > 1:
+            met = ", ".join("yes" if g.met(test) else "no" for g in goals)
         lines.append(
-            f"| {r['task']} | {dataset} | {r['split']} | {r['metric']} | {_format(r['value'])} "
-            f"| {comparison} {r['goal']} | {'yes' if met else 'no'} "
+            f"| {r['task']} | {_short_name(r['dataset'])} | {r['metric']} "
+            f"| {_format(test[r['metric']])} | {_format(validation[r['metric']])} "
+            f"| {_baselines(r['task'], test) or '—'} "
+            f"| {'; '.join(g.describe() for g in goals)} | {met} "
             f"| {r['train_seconds'] / 60:.1f} min | `{r['commit'][:12]}` |"
         )
     if len(lines) == 2:
-        lines.append("| (no benchmark has been run yet) | | | | | | | | |")
+        lines.append("| (no benchmark has been run yet) | | | | | | | | | |")
     return "\n".join(lines)
 
 

@@ -70,9 +70,8 @@ class CharLMTask(Task[CharLMConfig, CharLMInfo]):
         dataset="Tiny Shakespeare (karpathy/char-rnn), DATA_ROOT/tinyshakespeare/input.txt; "
         "90/5/5 split by characters as TFDS tiny_shakespeare (1,003,854 / 55,770 / 55,770)",
         metric="nats_per_char",
-        goal=1.50,
+        goal=1.45,
         higher_is_better=False,
-        split="validation",
     )
 
     def prepare(self, cfg: CharLMConfig) -> Prepared[CharLMInfo]:

@@ -51,16 +51,54 @@ class Evaluation:
 
 
 @dataclass(frozen=True)
+class BenchmarkGoal:
+    """One more goal of a benchmark, on the test split: ``metric`` ``op`` ``target``, or
+    ``op`` ``target`` × the metric ``relative_to`` (e.g. MAE ≤ 0.95 × the ridge baseline's)."""
+
+    metric: str
+    op: str  # ">=" or "<="
+    target: float
+    relative_to: str | None = None
+
+    def threshold(self, metrics: dict[str, Any]) -> float:
+        """The value ``metric`` has to reach on these metrics."""
+        return self.target * (metrics[self.relative_to] if self.relative_to else 1.0)
+
+    def met(self, metrics: dict[str, Any]) -> bool:
+        """Whether ``metrics`` (one split's) meet this goal."""
+        value, threshold = metrics[self.metric], self.threshold(metrics)
+        return value >= threshold if self.op == ">=" else value <= threshold
+
+    def describe(self) -> str:
+        """``accuracy >= 0.92`` or ``mae <= 0.95 × linear_mae``."""
+        scale = f" × {self.relative_to}" if self.relative_to else ""
+        return f"{self.metric} {self.op} {self.target:g}{scale}"
+
+
+@dataclass(frozen=True)
 class Benchmark:
-    """A task's benchmark: the full config trained on real data (``make bench-<task>``)."""
+    """A task's benchmark: the full config trained on real data (``make bench-<task>``).
+
+    The headline is always the test split, evaluated once after training; validation (which
+    picked the checkpoint and the configuration) is reported beside it. ``baselines`` are
+    metric keys of the same evaluation shown beside the headline (a ridge forecaster, greedy
+    decoding, each head of an ensemble); ``extra_goals`` are goals besides ``metric`` ≥/≤
+    ``goal``.
+    """
 
     dataset: str  # what the data is, for the results table
     metric: str  # key in metrics.json
     goal: float
     higher_is_better: bool
-    split: str = "test"  # the headline split
     config: str | None = None  # relative to the project root; None = configs/<task>.yaml
     overrides: tuple[str, ...] = field(default=("data.source=files",))
+    baselines: tuple[str, ...] = ()
+    extra_goals: tuple[BenchmarkGoal, ...] = ()
+
+    def goals(self) -> tuple[BenchmarkGoal, ...]:
+        """Every goal, the headline's first."""
+        headline = BenchmarkGoal(self.metric, ">=" if self.higher_is_better else "<=", self.goal)
+        return (headline, *self.extra_goals)
 
 
 class Task(abc.ABC, Generic[ConfigT, InfoT]):
