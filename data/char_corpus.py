@@ -15,6 +15,7 @@ from data.char_text import (
     evaluation_lanes,
     evaluation_windows,
     lane_windows,
+    normalize_newlines,
     random_windows,
     split_text,
 )
@@ -40,6 +41,8 @@ class CharDataSettings(Protocol):
     tfds_data_dir: str | None
     path: str
     mode: str  # stateful | windows
+    split: str  # tfds | nanogpt
+    newlines: str  # normalize | keep
     window: int
     random_offset: bool
     max_train_chars: int | None
@@ -62,11 +65,11 @@ def read_splits(data: CharDataSettings, splits: Sequence[str]) -> tuple[str, ...
         if split not in SPLITS:
             raise ValueError(f"split must be 'train', 'validation' or 'test', got {split!r}")
     if data.source == "tfds":  # TFDS stores each split apart
-        texts = [_tfds_text(data, split) for split in splits]
+        texts = [_newlines(_tfds_text(data, split), data) for split in splits]
     else:  # one text, read once and cut into the three splits
         path = sample_path("charlm", "input.txt") if data.source == "sample" else None
         path = path or resolve_data_path(data.path)
-        text = read_text(path)
+        text = _newlines(read_text(path), data)
         if len(text) < MIN_TEXT_CHARACTERS:
             raise DataFormatError(
                 f"{path}: {len(text)} character(s) is too short for a char-LM text: at least "
@@ -74,7 +77,7 @@ def read_splits(data: CharDataSettings, splits: Sequence[str]) -> tuple[str, ...
                 f"splits holds a character and the next one (training needs far more: "
                 f"train.batch_size windows of data.window)"
             )
-        parts = split_text(text)
+        parts = split_text(text, data.split)
         texts = [parts[split] for split in splits]
     return tuple(_capped(text, split, data) for text, split in zip(texts, splits, strict=True))
 
@@ -82,6 +85,10 @@ def read_splits(data: CharDataSettings, splits: Sequence[str]) -> tuple[str, ...
 def _tfds_text(data: CharDataSettings, split: str) -> str:
     ds = tfds_load(data.tfds_name, split, data.tfds_data_dir)
     return "".join(example["text"].decode("utf-8") for example in ds.as_numpy_iterator())
+
+
+def _newlines(text: str, data: CharDataSettings) -> str:
+    return normalize_newlines(text) if data.newlines == "normalize" else text
 
 
 def _capped(text: str, split: str, data: CharDataSettings) -> str:

@@ -17,13 +17,23 @@ UNKNOWN = "[UNK]"  # id 0: characters not seen in train (several characters, so 
 SPLITS = ("train", "validation", "test")
 
 
-def split_text(text: str) -> dict[str, str]:
-    """Train/validation/test by characters exactly as TFDS ``tiny_shakespeare`` does: the first
-    90% is train, the next half of the rest validation, the remainder test."""
+def split_text(text: str, protocol: str = "tfds") -> dict[str, str]:
+    """Train/validation/test by characters. ``tfds``: exactly as TFDS ``tiny_shakespeare``
+    does, the first 90% train, the next half of the rest validation, the remainder test.
+    ``nanogpt``: nanoGPT's ``shakespeare_char`` split, the first 90% train and the last 10%
+    validation; it has no test split of its own, so test is that same last 10%."""
     cut = int(len(text) * 0.9)
     train, rest = text[:cut], text[cut:]
+    if protocol == "nanogpt":
+        return {"train": train, "validation": rest, "test": rest}
     cut = int(len(rest) * 0.5)
     return {"train": train, "validation": rest[:cut], "test": rest[cut:]}
+
+
+def normalize_newlines(text: str) -> str:
+    """Windows (``\r\n``) and old Mac (``\r``) line ends as ``\n``: kept, a ``\r`` is a
+    character of its own that makes every ``\n`` after it nearly free to predict."""
+    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 @dataclass(frozen=True)

@@ -139,6 +139,8 @@ def _section(**changes):
         tfds_data_dir=None,
         path="unused",
         mode="stateful",
+        split="tfds",
+        newlines="normalize",
         window=16,
         random_offset=True,
         max_train_chars=1200,
@@ -186,3 +188,18 @@ def test_read_splits_reads_the_text_once_and_equals_read_split(monkeypatch):
     with pytest.raises(ValueError, match="split must be"):
         read_splits(data, ("train", "dev"))
     assert reader.call_count == 2  # a bad split fails before reading
+
+
+def test_newlines_normalized_or_kept_and_the_nanogpt_split(tmp_path):
+    path = tmp_path / "crlf.txt"
+    lines = [f"line {i:03d}" for i in range(40)]
+    path.write_bytes("\r\n".join(lines).encode() + b"\rend\r\n")
+    data = _section(source="files", path=str(path), max_train_chars=None, max_eval_chars=None)
+    normalized = "\n".join(lines) + "\nend\n"
+    assert "".join(read_splits(data, SPLITS)) == normalized  # no \r left anywhere
+    kept = _section(**{**vars(data), "newlines": "keep"})
+    assert "".join(read_splits(kept, SPLITS)) == path.read_bytes().decode()
+    nanogpt = _section(**{**vars(data), "split": "nanogpt"})
+    train, validation, test = read_splits(nanogpt, SPLITS)
+    cut = int(len(normalized) * 0.9)  # nanoGPT: first 90% train, last 10% validation
+    assert (train, validation) == (normalized[:cut], normalized[cut:]) and test == validation

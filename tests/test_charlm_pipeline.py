@@ -206,6 +206,20 @@ def test_predicates_and_correlation_by_hand():
     assert charlm_inspect.correlations(activations, np.zeros(17)) is None
 
 
+def test_typographic_quotes_and_the_page_names_constant_predicates(tmp_path):
+    text = "a \u201cbc\u201d don\u2019t \u2018de\u2019 f"  # a “bc” don’t ‘de’ f
+    inside = charlm_inspect.inside_quotes(text)
+    assert "".join(c for c, f in zip(text, inside, strict=True) if f) == "\u201cbc\u2018de"
+    plain = "no quotes here"
+    ranking = charlm_inspect.rank_units(np.random.default_rng(0).random((14, 1, 3)), plain, 2)
+    assert ranking["inside_quotes"]["units"] == [] and ranking["in_word"]["units"]
+    page = tmp_path / "units.html"
+    charlm_inspect.write_html(
+        page, plain, np.zeros((14, 1, 3)), [charlm_inspect.Unit(0, 1)], {}, ("inside_quotes",)
+    )
+    assert "Not shown: inside_quotes" in page.read_text()
+
+
 def test_unit_activations_are_the_stack_outputs():
     keras.utils.set_random_seed(0)
     model = CharLanguageModel(10, 4, rnn={"cell": "ln_lstm", "units": 5, "num_layers": 2})

@@ -36,12 +36,25 @@ class CharLMData:
         doc="stateful: train.batch_size lanes read in order, state carried (truncated BPTT); "
         "windows: random, zero state",
     )
+    split: Literal["tfds", "nanogpt"] = param(
+        "tfds",
+        doc="sample/files: tfds = 90/5/5 as TFDS tiny_shakespeare; nanogpt = nanoGPT's first "
+        "90% train, last 10% validation (test is the same last 10%: it has no test split)",
+    )
+    newlines: Literal["normalize", "keep"] = param(
+        "normalize", doc="normalize: \\r\\n and \\r read as \\n (a kept \\r makes each \\n free)"
+    )
     window: int = param(
         100, min=2, max=1_000_000, doc="characters per training window (the BPTT length)"
     )
     random_offset: bool = param(True, doc="stateful: lanes start at a random offset each epoch")
     max_train_chars: int | None = param(None, min=2, doc="cap on training characters")
     max_eval_chars: int | None = param(None, min=2, doc="cap on validation/test characters")
+
+    def check(self) -> tuple[str, str] | None:
+        if self.split == "nanogpt" and self.source == "tfds":
+            return "split", "nanogpt cuts one text; TFDS brings its own three splits"
+        return None
 
 
 @dataclass(frozen=True)

@@ -31,13 +31,25 @@ if TYPE_CHECKING:  # TensorFlow loads only when a model is inspected, not for --
 _SPEAKER_LINE = re.compile(r"^[A-Z][A-Za-z' ]*:[ \t]*$")
 
 
+_OPEN_CLOSE = {"\u201c": ("double", True), "\u201d": ("double", False)}  # “ ”
+
+
 def inside_quotes(text: str) -> np.ndarray:
-    """1 from an opening double quote up to (not including) its closing one."""
-    flags, inside = np.zeros(len(text)), False
+    """1 from an opening quote up to (not including) its closing one: ASCII ``"`` toggles;
+    typographic “ opens and ” closes; ‘ opens a single-quoted span that ’ closes (an ’ with no
+    ‘ open is an apostrophe, as in “don’t”)."""
+    flags = np.zeros(len(text))
+    double = single = False
     for i, char in enumerate(text):
         if char == '"':
-            inside = not inside
-        flags[i] = inside
+            double = not double
+        elif char in _OPEN_CLOSE:
+            double = _OPEN_CLOSE[char][1]
+        elif char == "\u2018":
+            single = True
+        elif char == "\u2019" and single:
+            single = False
+        flags[i] = double or single
     return flags
 
 
@@ -164,9 +176,15 @@ def _colour(value: float) -> str:
 
 
 def write_html(
-    path: Path, text: str, activations: np.ndarray, units: list[Unit], notes: dict
+    path: Path,
+    text: str,
+    activations: np.ndarray,
+    units: list[Unit],
+    notes: dict,
+    constant: tuple[str, ...] = (),
 ) -> None:
-    """One page, the text once per unit, each character coloured by that unit."""
+    """One page, the text once per unit, each character coloured by that unit; ``constant``
+    names the predicates that do not vary on this text (no unit is shown for them)."""
     sections = []
     for unit in units:
         values = activations[:, unit.layer, unit.index]
@@ -187,7 +205,14 @@ def write_html(
         "<style>body{font-family:sans-serif}.text{font-family:monospace;white-space:pre-wrap;"
         "line-height:1.5}</style><h1>Hidden units</h1><p>Each character is coloured by the "
         "unit's activation after reading it: red positive, blue negative (hover for the "
-        "value).</p>" + "".join(sections),
+        "value).</p>"
+        + (
+            f"<p>Not shown: {html.escape(', '.join(constant))} (constant on this text, so no "
+            "unit can correlate with it).</p>"
+            if constant
+            else ""
+        )
+        + "".join(sections),
     )
 
 
@@ -261,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from data.char_corpus import read_split
-    from data.char_text import CharVocabulary
+    from data.char_text import CharVocabulary, normalize_newlines
     from data.text_files import read_text
     from pipelines.registry import get_task
     from pipelines.spine import runner
@@ -273,7 +298,11 @@ def _run(args: argparse.Namespace) -> int:
     run_dir = args.run_dir or latest_run_dir("charlm")
     cfg, info = runner.load_run(task, run_dir)
     model = runner.load_best_model(run_dir)
-    text = read_text(args.text) if args.text else read_split(cfg.data, "validation")
+    if args.text:  # read as training read its text
+        text = read_text(args.text)
+        text = normalize_newlines(text) if cfg.data.newlines == "normalize" else text
+    else:
+        text = read_split(cfg.data, "validation")
     text = text[: args.chars]
     vocabulary = CharVocabulary.from_list(info.vocabulary)
     activations = unit_activations(model, vocabulary.encode(text), args.state)
@@ -295,7 +324,8 @@ def _run(args: argparse.Namespace) -> int:
     }
     out = args.out or run_dir / "inspect"
     out.mkdir(parents=True, exist_ok=True)
-    write_html(out / "units.html", text, activations, units, notes)
+    constant = tuple(name for name, rank in ranking.items() if not rank["units"])
+    write_html(out / "units.html", text, activations, units, notes, constant)
     for unit in units:
         write_png(
             out / f"unit_{unit.layer}_{unit.index}.png",
