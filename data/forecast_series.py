@@ -42,9 +42,37 @@ SPLITS = ("train", "validation", "test")
 
 
 def load_series_for(data: ForecastingData) -> SeriesTable:
-    """The configured series with time features, as the model sees it (un-normalised)."""
+    """The configured series with time features, as the model sees it (un-normalised), its
+    one-hot columns those of the categories seen in the train rows."""
     table = load_series(csv_spec(data, series_path(data)))
+    table = categories_seen_in_train(table, data)
     return with_time_features(table, data.time_features)
+
+
+def categories_seen_in_train(table: SeriesTable, data: ForecastingData) -> SeriesTable:
+    """``table`` without the one-hot columns of categories that never occur in its train rows:
+    the inputs are decided by training data alone (a category first seen in validation or test
+    reads as all-zero one-hot, as an unknown one would), so no later row shapes the model.
+    Targets keep their column."""
+    train = _split_rows(len(table), data)["train"]
+    prefixes = tuple(f"{name}=" for name in data.categorical)
+    targets = {table.feature_names[i] for i in table.target_indices}
+    keep = [
+        j
+        for j, name in enumerate(table.feature_names)
+        if not name.startswith(prefixes) or name in targets or table.values[train, j].any()
+    ]
+    if len(keep) == len(table.feature_names):
+        return table
+    names = tuple(table.feature_names[j] for j in keep)
+    return dataclasses.replace(
+        table,
+        values=table.values[:, keep],
+        feature_names=names,
+        target_indices=tuple(
+            names.index(n) for n in (table.feature_names[i] for i in table.target_indices)
+        ),
+    )
 
 
 def read_recent_rows(

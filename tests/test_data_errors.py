@@ -208,7 +208,8 @@ def test_a_line_break_in_a_message_is_escaped(tmp_path):
 def _char_data(path: Path) -> SimpleNamespace:
     return SimpleNamespace(
         source="files", path=str(path), tfds_name="", tfds_data_dir=None, mode="stateful",
-        window=4, random_offset=False, max_train_chars=None, max_eval_chars=None,
+        split="tfds", newlines="normalize", window=4, random_offset=False,
+        max_train_chars=None, max_eval_chars=None,
     )  # fmt: skip
 
 
@@ -620,7 +621,7 @@ def test_long_fill_gap_is_one_cli_error_line(tmp_path):
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert errors == [
         f"error: {path}: column 'TEMP' misses 1000 consecutive values from {when} (line 2002), "
-        f"more than max_fill_gap = 168 rows may be filled (interpolate); fix the data, raise "
+        f"more than max_fill_gap = 168 rows may be filled (ffill); fix the data, raise "
         f"data.max_fill_gap or use missing: drop"
     ]
 

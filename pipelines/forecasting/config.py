@@ -59,9 +59,10 @@ class ForecastingData:
         (), doc="columns one-hot encoded as inputs (<column>=<category>, categories sorted)"
     )
     missing: Literal["interpolate", "ffill", "drop"] = param(
-        "interpolate",
-        doc="interpolate: gap rows added, filled linearly | ffill: carry forward | "
-        "drop: incomplete rows",
+        "ffill",
+        doc="ffill: gap rows added, the last value carried forward (past values only) | "
+        "interpolate: filled linearly, which reads the value after each gap (a look-ahead of "
+        "up to max_fill_gap rows) | drop: incomplete rows",
     )
     frequency: str | None = param(None, doc="pandas offset alias (h, D, 10min); null = median step")
     max_fill_gap: int | None = param(
