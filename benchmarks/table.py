@@ -46,7 +46,7 @@ def table(results_dir: Path = RESULTS) -> str:
     task's goals judged on test. A file written before the headline became test still shows
     its test figure here."""
     lines = [
-        "| task | dataset | metric | test | validation | baselines (test) | goals (test) "
+        "| task | dataset | metric | test | validation | beside it (test) | goals (test) "
         "| met | train time | commit |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]

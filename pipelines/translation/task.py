@@ -47,7 +47,7 @@ class TranslationTask(Task[TranslationConfig, TranslationInfo]):
         metric="bleu",
         goal=50.0,
         higher_is_better=True,
-        baselines=("greedy_bleu",),
+        baselines=("greedy_bleu", "bleu_multi_reference"),
     )
 
     def prepare(self, cfg: TranslationConfig) -> Prepared[TranslationInfo]:
