@@ -23,7 +23,9 @@ RESULTS = ROOT / "benchmarks" / "results"
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run")
-    parser.add_argument("task", choices=sorted(TASKS))
+    parser.add_argument(
+        "name", help=f"a task ({', '.join(sorted(TASKS))}) or a named variant (ner-wnut17)"
+    )
     parser.add_argument("--set", dest="overrides", action="append", default=[])
     parser.add_argument(quiet.VERBOSE_FLAG, action="store_true", help="TensorFlow's log lines too")
     args = parser.parse_args(argv)
@@ -31,14 +33,16 @@ def main(argv: list[str] | None = None) -> int:
     quiet.configure(verbose)
     quiet.load_tensorflow(verbose)
 
+    from benchmarks.catalog import benchmarks
     from pipelines.registry import get_task
     from pipelines.spine import runner
     from pipelines.spine.config import load_config, to_dict
 
-    task = get_task(args.task)
-    bench = task.benchmark
-    if bench is None:
-        parser.error(f"task {args.task!r} declares no benchmark")
+    known = benchmarks()
+    if args.name not in known:
+        parser.error(f"no benchmark {args.name!r} (known: {', '.join(known)})")
+    task_name, bench = known[args.name]
+    task = get_task(task_name)
     cfg = load_config(task.config_class, ROOT / bench.config, [*bench.overrides, *args.overrides])
     started = time.perf_counter()
     run_dir = runner.train(task, cfg)
@@ -59,10 +63,11 @@ def main(argv: list[str] | None = None) -> int:
     ]
     met = all(goal["met"] for goal in goals)
     command = "python -m benchmarks.run " + " ".join(
-        [args.task, *(f"--set {o}" for o in args.overrides)]
+        [args.name, *(f"--set {o}" for o in args.overrides)]
     )
     result = {
-        "task": args.task,
+        "task": task_name,
+        "benchmark": args.name,
         "dataset": bench.dataset,
         "split": "test",
         "metric": bench.metric,
@@ -90,11 +95,11 @@ def main(argv: list[str] | None = None) -> int:
         "config": to_dict(cfg),
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / f"{args.task}.json"
+    out = RESULTS / f"{args.name}.json"
     write_json(out, result)
     verdict = "meets" if met else "does not meet"
     print(
-        f"{args.task}: test {bench.metric} = {value:.4f} (validation "
+        f"{args.name}: test {bench.metric} = {value:.4f} (validation "
         f"{validation[bench.metric]:.4f}; {verdict} {'; '.join(g['goal'] for g in goals)}); "
         f"{total / 60:.1f} min; wrote {out.relative_to(ROOT)}"
     )

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pipelines.registry import TASKS, task_class  # task classes import TensorFlow
+from benchmarks.catalog import benchmarks  # the task classes: TensorFlow
 from pipelines.spine.readme_blocks import read_block, replace_block
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,8 +35,7 @@ def _short_name(dataset: str) -> str:
     return dataset
 
 
-def _baselines(task: str, test: dict[str, Any]) -> str:
-    keys = task_class(task).benchmark.baselines
+def _beside(keys: tuple[str, ...], test: dict[str, Any]) -> str:
     return ", ".join(f"{key} {_format(test[key])}" for key in keys if key in test)
 
 
@@ -46,24 +45,25 @@ def table(results_dir: Path = RESULTS) -> str:
     task's goals judged on test. A file written before the headline became test still shows
     its test figure here."""
     lines = [
-        "| task | dataset | metric | test | validation | beside it (test) | goals (test) "
+        "| benchmark | dataset | metric | test | validation | beside it (test) | goals (test) "
         "| met | train time | commit |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
+    known = benchmarks()
     for path in sorted(results_dir.glob("*.json")):
-        if path.stem not in TASKS:  # robustness.json, speed.json: suites of their own
+        if path.stem not in known:  # robustness.json, speed.json: suites of their own
             continue
         r = json.loads(path.read_text())
-        bench = task_class(r["task"]).benchmark
+        _, bench = known[path.stem]
         test, validation = r["test_metrics"], r["validation_metrics"]
         goals = bench.goals()
         met = "yes" if all(g.met(test) for g in goals) else "no"
         if len(goals) > 1:
             met = ", ".join("yes" if g.met(test) else "no" for g in goals)
         lines.append(
-            f"| {r['task']} | {_short_name(r['dataset'])} | {r['metric']} "
+            f"| {path.stem} | {_short_name(r['dataset'])} | {r['metric']} "
             f"| {_format(test[r['metric']])} | {_format(validation[r['metric']])} "
-            f"| {_baselines(r['task'], test) or '—'} "
+            f"| {_beside(bench.baselines, test) or '—'} "
             f"| {'; '.join(g.describe() for g in goals)} | {met} "
             f"| {r['train_seconds'] / 60:.1f} min | `{r['commit'][:12]}` |"
         )

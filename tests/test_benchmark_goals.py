@@ -60,3 +60,17 @@ def test_table_shows_test_validation_baselines_and_goals(tmp_path):
     assert cells[6] == "mae <= 2.15; mae <= 0.95 × linear_mae"
     assert cells[7] == "yes, yes"  # 2.0 ≤ 2.15 and 2.0 ≤ 2.09
     assert cells[8:] == ["2.0 min", "`0123456789ab`"]
+
+
+def test_every_benchmark_has_a_loadable_config_and_a_unique_name():
+    from benchmarks.catalog import benchmarks
+    from pipelines.registry import TASKS, config_class
+    from pipelines.spine.config import load_config
+
+    known = benchmarks()
+    assert set(TASKS) <= set(known) and "ner-wnut17" in known
+    for name, (task_name, bench) in known.items():
+        assert bench.name == name
+        cfg = load_config(config_class(task_name), bench.config, list(bench.overrides))
+        assert cfg.task == task_name
+    assert known["ner-wnut17"][1].goal == 0.35

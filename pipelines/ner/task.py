@@ -44,6 +44,19 @@ class NERTask(TaggingTask[NERConfig, NERInfo]):
         goal=0.88,
         higher_is_better=True,
     )
+    extra_benchmarks = (
+        Benchmark(
+            dataset="WNUT-17 Emerging and Rare Entities (Derczynski et al. 2017; CC BY 4.0), "
+            "DATA_ROOT/wnut17; 3,394 train / 1,009 dev (checkpoint by entity F1) / 1,287 test "
+            "sentences of social media text; entity-level micro F1 (seqeval), no pretrained "
+            "embeddings",
+            metric="f1",
+            goal=0.35,
+            higher_is_better=True,
+            name="ner-wnut17",
+            config="configs/ner_wnut17.yaml",
+        ),
+    )
 
     def corpus_format(self, cfg: NERConfig) -> CorpusFormat:
         return CorpusFormat(

@@ -8,11 +8,14 @@ import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, ClassVar, Generic, TypeVar, get_args
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, get_args
 
 import keras
 
 from data.text_files import read_lines
+
+if TYPE_CHECKING:
+    from pipelines.spine.portable_model import PortableModel
 
 ConfigT = TypeVar("ConfigT")
 InfoT = TypeVar("InfoT")
@@ -90,6 +93,8 @@ class Benchmark:
     metric: str  # key in metrics.json
     goal: float
     higher_is_better: bool
+    # results file benchmarks/results/<name>.json and make bench-<name>; None = the task's name
+    name: str | None = None
     config: str | None = None  # relative to the project root; None = configs/<task>.yaml
     overrides: tuple[str, ...] = field(default=("data.source=files",))
     baselines: tuple[str, ...] = ()
@@ -115,6 +120,8 @@ class Task(abc.ABC, Generic[ConfigT, InfoT]):
     # The demo's config (bundled data, minutes on a CPU); default configs/<name>_sample.yaml.
     sample_config: ClassVar[str]
     benchmark: ClassVar[Benchmark | None] = None
+    # More benchmarks of the same task on other data (each with its own name and config).
+    extra_benchmarks: ClassVar[tuple[Benchmark, ...]] = ()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -126,6 +133,8 @@ class Task(abc.ABC, Generic[ConfigT, InfoT]):
             cls.sample_config = cls.__dict__.get("sample_config", f"configs/{cls.name}_sample.yaml")
             if cls.benchmark is not None and cls.benchmark.config is None:
                 cls.benchmark = replace(cls.benchmark, config=f"configs/{cls.name}.yaml")
+            if cls.benchmark is not None and cls.benchmark.name is None:
+                cls.benchmark = replace(cls.benchmark, name=cls.name)
 
     def say(self, message: str) -> None:
         """A progress line on stderr, ``[<task>] message`` (stdout is for predictions)."""
@@ -169,6 +178,11 @@ class Task(abc.ABC, Generic[ConfigT, InfoT]):
     @abc.abstractmethod
     def export(self, model: keras.Model, cfg: ConfigT, info: InfoT, path: Path) -> dict[str, Any]:
         """Writes a SavedModel with plain string/number signatures; returns an example call."""
+
+    def portable(self, model: keras.Model, cfg: ConfigT, info: InfoT) -> PortableModel:
+        """The numeric graphs ``export --format onnx|tflite`` converts and the input contract
+        beside them (see ``pipelines.spine.portable_export``); none by default."""
+        raise ValueError(f"{self.name}: no ONNX/TFLite export: the task names no numeric graph")
 
     def add_predict_arguments(self, parser: argparse.ArgumentParser) -> None:
         """Extra ``predict`` options for this task (none by default)."""
