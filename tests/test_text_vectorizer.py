@@ -120,3 +120,32 @@ def test_batches_refuse_no_texts():
             shuffle_seed=None,
             bucket_by_length=True,
         )
+
+
+def test_few_shapes_pads_open_axes_up_to_the_grid():
+    """On a backend that compiles per shape (JAX) batches come in grid sizes: the ids keep
+    their values and gain only zeros; the labels' fixed axes are left alone."""
+    import tensorflow as tf
+
+    from data.bucketing import batch_by_length, grid_size
+
+    rows = [[1] * n for n in (3, 9, 10, 13, 30)]
+    ds = tf.data.Dataset.from_generator(
+        lambda: ((r, len(r)) for r in rows),
+        output_signature=(tf.TensorSpec([None], tf.int32), tf.TensorSpec([], tf.int32)),
+    )
+    batches = batch_by_length(
+        ds,
+        [len(r) for r in rows],
+        batch_size=2,
+        length_of=lambda row, y: tf.shape(row)[0],
+        padded_shapes=([None], []),
+        bucket_by_length=False,
+        few_shapes=True,
+    )
+    widths = []
+    for ids, y in batches.dataset:
+        widths.append(ids.shape[1])
+        assert ids.shape[1] == grid_size(int(tf.reduce_max(y)))
+        assert tf.reduce_sum(ids).numpy() == tf.reduce_sum(y).numpy()  # only zeros added
+    assert widths == [12, 18, 41] and [grid_size(n) for n in (8, 9, 13)] == [8, 12, 18]
