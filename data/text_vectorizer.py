@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import keras
 import numpy as np
 import tensorflow as tf
 
 from data.bucketing import Batches, batch_by_length
 from data.text_options import Keep, Standardize
+from data.whitespace_vectorizer import WhitespaceVectorizer
 
 _MARKUP = r"<[^>]{0,40}>"  # IMDB reviews carry <br /> tags; they are layout, not words
 _PUNCTUATION_TOKENS = r"([!?.,;:()\"])"
@@ -42,43 +42,36 @@ def whitespace_vectorizer(
     standardize: Callable[[tf.Tensor], tf.Tensor],
     max_tokens: int | None,
     vocabulary: list[str] | None = None,
-) -> keras.layers.TextVectorization:
-    """``TextVectorization`` splitting ``standardize``'s output on whitespace into ragged
-    ids (0 = padding, 1 = out of vocabulary), set to ``vocabulary`` when one is given."""
-    vectorizer = keras.layers.TextVectorization(
-        max_tokens=max_tokens,
-        standardize=standardize,
-        split="whitespace",
-        output_mode="int",
-        ragged=True,
-    )
-    if vocabulary is not None:
-        vectorizer.set_vocabulary(vocabulary)
-    return vectorizer
+) -> WhitespaceVectorizer:
+    """A vectorizer splitting ``standardize``'s output on whitespace into ragged ids
+    (0 = padding, 1 = out of vocabulary), set to ``vocabulary`` when one is given. It is
+    TensorFlow alone, so it runs in tf.data on every Keras backend."""
+    return WhitespaceVectorizer(standardize, max_tokens, vocabulary)
 
 
 def make_vectorizer(
     standardize: Standardize, vocabulary_size: int, vocabulary: list[str] | None = None
-) -> keras.layers.TextVectorization:
+) -> WhitespaceVectorizer:
     """The classification vectorizer. Pass the ``vocabulary`` saved by training
     (``get_vocabulary()``) to rebuild it exactly."""
     return whitespace_vectorizer(_STANDARDIZERS[standardize], vocabulary_size, vocabulary)
 
 
 def adapt_vectorizer(
-    vectorizer: keras.layers.TextVectorization, texts: list[str], batch_size: int = 1024
+    vectorizer: WhitespaceVectorizer, texts: list[str], batch_size: int = 1024
 ) -> list[str]:
     """Learns the vocabulary from ``texts`` (train only) and returns it."""
     # Large batches: the vectorizer's per-call overhead dominates on single texts.
     vectorizer.adapt(
-        tf.data.Dataset.from_tensor_slices(np.array(texts, dtype=object)).batch(batch_size)
+        tf.constant(np.array(texts[i : i + batch_size], dtype=object), tf.string)
+        for i in range(0, len(texts), batch_size)
     )
     return vectorizer.get_vocabulary()
 
 
 def texts_to_ids(
     texts: tf.Tensor,
-    vectorizer: keras.layers.TextVectorization,
+    vectorizer: WhitespaceVectorizer,
     max_length: int | None = None,
     keep: Keep = "head",
 ) -> tf.RaggedTensor:
@@ -105,7 +98,7 @@ def pad_batch(ids: tf.RaggedTensor | tf.Tensor) -> tf.Tensor:
 
 def encode_texts(
     texts: list[str],
-    vectorizer: keras.layers.TextVectorization,
+    vectorizer: WhitespaceVectorizer,
     max_length: int | None = None,
     keep: Keep = "head",
     chunk: int = 1024,
@@ -126,7 +119,7 @@ def encode_texts(
 def text_classification_batches(
     texts: list[str],
     labels: np.ndarray,
-    vectorizer: keras.layers.TextVectorization,
+    vectorizer: WhitespaceVectorizer,
     *,
     max_length: int,
     keep: Keep,

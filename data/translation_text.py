@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import keras
 import numpy as np
 import tensorflow as tf
 
 from data.bucketing import Batches, batch_by_length
 from data.text_vectorizer import adapt_vectorizer, encode_texts, pad_batch, whitespace_vectorizer
 from data.text_vectorizer import texts_to_ids as texts_to_ids  # the translation modules' import
+from data.whitespace_vectorizer import WhitespaceVectorizer
 
 PAD_ID, UNK_ID, START_ID, END_ID = 0, 1, 2, 3
 START_TOKEN, END_TOKEN = "[START]", "[END]"
@@ -53,7 +53,7 @@ def tokenize(texts: tf.Tensor, lowercase: bool = False) -> tf.RaggedTensor:
 
 def make_vectorizer(
     vocabulary_size: int | None, lowercase: bool, vocabulary: list[str] | None = None
-) -> keras.layers.TextVectorization:
+) -> WhitespaceVectorizer:
     """Whitespace ``TextVectorization`` over :func:`standardize` (0 = padding, 1 = OOV).
 
     Pass a saved ``vocabulary`` to rebuild it exactly (its size is then the vocabulary's).
@@ -79,7 +79,7 @@ def learn_vocabulary(
 
 
 def encode_all(
-    texts: list[str], vectorizer: keras.layers.TextVectorization, chunk: int = 8192
+    texts: list[str], vectorizer: WhitespaceVectorizer, chunk: int = 8192
 ) -> tf.RaggedTensor:
     """All ``texts`` → one ragged int32 tensor, vectorised once (not again every epoch),
     whole sentences (not cut)."""

@@ -22,6 +22,7 @@ import tensorflow as tf
 
 from data.char_text import CharVocabulary
 from models.char_lm import CharLanguageModel
+from pipelines.spine.backend import graph_function
 from pipelines.spine.saved_model import write_saved_model
 from pipelines.spine.sections import ServeConfig
 from pipelines.spine.serve_bounds import check_batch, cut_text
@@ -117,7 +118,7 @@ def sampler(
     """``sample(prime, length, temperature, top_k, seed) -> generated`` for one prime in
     Python (one traced graph, the ``sample`` signature's, within ``bounds`` when given):
     ``predict``, the training samples and ``sample.txt``."""
-    generate = tf.function(
+    generate = graph_function(
         generation_function(model, vocabulary, bounds), input_signature=SAMPLE_SIGNATURE
     )
 

@@ -17,6 +17,7 @@ import keras
 import tensorflow as tf
 
 from data.text_vectorizer import make_vectorizer, pad_batch, texts_to_ids
+from data.whitespace_vectorizer import WhitespaceVectorizer
 from pipelines.sentiment.config import SentimentConfig, SentimentInfo
 from pipelines.spine.saved_model import write_saved_model
 from pipelines.spine.sections import ServeConfig
@@ -29,14 +30,14 @@ PREDICT_BATCH = 64  # texts per serving call in ``predict``
 Serve = Callable[[tf.Tensor], dict[str, tf.Tensor]]
 
 
-def trained_vectorizer(cfg: SentimentConfig, info: SentimentInfo) -> keras.layers.TextVectorization:
+def trained_vectorizer(cfg: SentimentConfig, info: SentimentInfo) -> WhitespaceVectorizer:
     """The vectorizer of a trained run: its settings, the vocabulary learned in training."""
     return make_vectorizer(cfg.data.standardize, cfg.data.vocabulary_size, info.vocabulary)
 
 
 def serving_function(
     model: keras.Model, cfg: SentimentConfig, info: SentimentInfo
-) -> tuple[Serve, keras.layers.TextVectorization]:
+) -> tuple[Serve, WhitespaceVectorizer]:
     """Raw strings → {probability, label}, with the vectorizer inside the graph and the
     bounds of ``cfg.serve`` (see the module doc); also returns the vectorizer, which an
     export must track."""

@@ -49,17 +49,23 @@ class SentenceTagger:
         tagger = model.tagging_model()
         self.output_tags = list(output_tags)
 
-        @tf.function(input_signature=[FEATURE_SPECS])  # one trace for every batch shape
-        def tag(features):
-            return tagger(features, training=False)
+        if keras.backend.backend() == "tensorflow":
 
-        self._tag = tag
+            @tf.function(input_signature=[FEATURE_SPECS])  # one trace for every batch shape
+            def tag(features):
+                return tagger(features, training=False)
+
+            self._tag = tag
+        else:  # validation while training on JAX: the backend's compiled predict step
+            self._tag = lambda features: tagger.predict_on_batch(
+                {k: v.numpy() for k, v in features.items()}
+            )
 
     def tag(self, ordered: OrderedBatches) -> list[list[str]]:
         """Output tags for the sentences of ordered batches, back in their own order."""
         predicted: list[list[str]] = []
         for features, _ in ordered.batches.dataset:
-            ids = self._tag({k: features[k] for k in FEATURE_INPUTS}).numpy()
+            ids = keras.ops.convert_to_numpy(self._tag({k: features[k] for k in FEATURE_INPUTS}))
             lengths = np.count_nonzero(features["word_ids"].numpy(), axis=1)
             predicted.extend(tag_strings(ids, lengths, self.output_tags))
         return ordered.restore(predicted)

@@ -8,13 +8,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import keras
 import numpy as np
 import tensorflow as tf
 
 from data.text_vectorizer import pad_batch
 from data.translation_pairs import SentencePairs
 from data.translation_text import END_ID, START_ID, texts_to_ids, tokenize
+from data.whitespace_vectorizer import WhitespaceVectorizer
 from models.seq2seq_translator import Seq2SeqTranslator
 from pipelines.spine.atomic import atomic_path
 from pipelines.translation.config import TranslationConfig, TranslationInfo
@@ -91,7 +91,7 @@ def attention_panel(
     model: Seq2SeqTranslator,
     cfg: TranslationConfig,
     info: TranslationInfo,
-    vectorizer: keras.layers.TextVectorization,
+    vectorizer: WhitespaceVectorizer,
     source: str,
     tokens: np.ndarray,
 ) -> Panel:
