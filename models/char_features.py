@@ -70,11 +70,13 @@ class CharFeatures(keras.layers.Layer):
         x = self.embedding_dropout(self.embedding(flat), training=training)
         # Zeroed padding makes the convolution see a word's edges the same way whatever
         # the padding length (as with zero padding).
-        x = x * ops.cast(mask, x.dtype)[:, :, None]
+        # expand_dims, not [:, :, None]: TFLite has no built-in for a new-axis slice of a
+        # tensor with two unknown dimensions (it would need Flex ops).
+        x = x * ops.expand_dims(ops.cast(mask, x.dtype), -1)
         if self.encoder_type == "cnn":
             h = self.encoder(x)
             lowest = ops.full_like(h, -65504.0)  # below tanh's range, finite in float16
-            h = ops.max(ops.where(mask[:, :, None], h, lowest), axis=1)
+            h = ops.max(ops.where(ops.expand_dims(mask, -1), h, lowest), axis=1)
         else:
             h = self.encoder(x, mask=mask, training=training)
         has_chars = ops.any(mask, axis=1)[:, None]

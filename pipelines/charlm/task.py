@@ -45,6 +45,7 @@ from pipelines.charlm.config import CharLMConfig, CharLMInfo
 from pipelines.charlm.metrics import next_character_metrics
 from pipelines.spine.atomic import write_text
 from pipelines.spine.config import ConfigError
+from pipelines.spine.portable_model import PortableModel
 from pipelines.spine.task import Benchmark, Evaluation, Prepared, Task, check_split
 
 
@@ -176,6 +177,11 @@ class CharLMTask(Task[CharLMConfig, CharLMInfo]):
         """Signatures ``generate`` (= ``serving_default``) and ``sample`` (see ``serving``)."""
         s = cfg.sampling
         return serving.export(model, _vocabulary(info), s.prime, s.temperature, path, cfg.serve)
+
+    def portable(self, model: keras.Model, cfg: CharLMConfig, info: CharLMInfo) -> PortableModel:
+        from pipelines.charlm.portable import portable_step
+
+        return portable_step(model, info.vocabulary)
 
     def add_predict_arguments(self, parser: argparse.ArgumentParser) -> None:
         serving.add_predict_arguments(parser)

@@ -38,6 +38,7 @@ from data.token_features import (
     tagging_batches,
 )
 from models.sequence_tagger import SequenceTagger
+from pipelines.spine.portable_model import PortableModel
 from pipelines.spine.sections import model_settings
 from pipelines.spine.task import Evaluation, Prepared, Task, check_split, input_lines
 from pipelines.tagging.config import TaggingConfig, TaggingData, TaggingInfo, TaggingModel
@@ -249,6 +250,12 @@ class TaggingTask(Task[ConfigT, InfoT]):
     def export(self, model: keras.Model, cfg: ConfigT, info: InfoT, path: Path) -> dict[str, Any]:
         fns = self.serving_functions(model, cfg, info)
         return export_tagger(fns, model, path, self.example_sentences, self.example_tokens)
+
+    def portable(self, model: keras.Model, cfg: ConfigT, info: InfoT) -> PortableModel:
+        from pipelines.tagging.portable import portable_tagger
+
+        sentences = [*self.example_sentences, *(" ".join(t) for t in self.example_tokens)]
+        return portable_tagger(model, self.encoder(cfg, info), info.output_tags, sentences)
 
     def add_predict_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument(
