@@ -20,10 +20,12 @@ from data.data_config_error import DataConfigError
 from data.forecast_series import load_series_for, windows_dataset
 from data.sources import DataUnavailableError
 from data.time_features import time_feature_names, time_features
+from data.timeseries_csv import iso
 from data.timeseries_windows import WindowSpec, naive_baselines, normalize
 from data.url_download import cached_download
-from pipelines.forecasting.baselines import fit_linear_baseline
+from pipelines.forecasting.baselines import fit_linear_baseline, naive_forecasts
 from pipelines.forecasting.forecasts import SplitForecasts, split_forecasts
+from pipelines.forecasting.serving import forecast_records, rows_needed
 from pipelines.registry import get_task
 from pipelines.spine import runner
 from pipelines.spine.config import ConfigError, load_config
@@ -259,6 +261,51 @@ def test_export_serves_raw_windows(trained):
     expected = expected * std[info.target_indices] + mean[info.target_indices]
     np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-4)
     np.testing.assert_allclose(out, exported["outputs"]["forecast"], atol=1e-5)
+
+
+def test_forecast_rows_and_sample_rows_match_the_python_paths(trained):
+    task, run_dir, _, exported = trained
+    cfg, info = runner.load_run(task, run_dir)
+    loaded = tf.saved_model.load(str(exported["path"]))
+    table = load_series_for(cfg.data)
+    n = rows_needed(info, cfg.data.season)
+    assert n == 24 - 3 + 1  # the seasonal value of the first target, not just a span (11)
+    # offset: rows back from the end, clipped to [0, delay + horizon - 1 = 4].
+    offsets = tf.constant([0, 3, 10**6, -5])
+    sample = {k: v.numpy() for k, v in loaded.signatures["sample_rows"](offset=offsets).items()}
+    ends = [len(table) - back for back in (0, 3, 4, 0)]
+    for b, end in enumerate(ends):
+        np.testing.assert_array_equal(sample["rows"][b], table.values[end - n : end])
+        assert [t.decode() for t in sample["times"][b]] == [
+            iso(t) for t in table.times[end - n : end]
+        ]
+    assert [t.decode() for t in sample["feature_names"][0]] == list(info.feature_names)
+    assert [t.decode() for t in sample["target_names"][1]] == ["TEMP", "DEWP"]
+    assert [t.decode() for t in sample["time_columns"][2]] == ["year", "month", "day", "hour"]
+
+    out = loaded.signatures["forecast_rows"](rows=tf.constant(sample["rows"][:3]))
+    out = {k: v.numpy() for k, v in out.items()}
+    serve = loaded.signatures["serving_default"]
+    for b, end in enumerate(ends[:3]):
+        # The forecast: what predict prints for the same rows (forecast_records).
+        records = forecast_records(
+            lambda w: serve(window=w), info, table.times[:end], table.values[:end], False
+        )
+        expected = [[r[name] for name in info.target_names] for r in records]
+        np.testing.assert_allclose(out["forecast"][b], expected, atol=1e-3)
+    # The baselines: the evaluation's on the newest window whose targets are all known.
+    _, baselines, target_rows = naive_forecasts(
+        table.values, info, cfg.data.season, slice(len(table) - 100, len(table))
+    )
+    assert target_rows[-1].tolist() == [len(table) - 2, len(table) - 1]
+    for name in ("persistence", "seasonal"):
+        np.testing.assert_allclose(out[name][2], baselines[name][-1], atol=1e-6)
+    rows = tf.constant(sample["rows"][:1])
+    with pytest.raises(tf.errors.InvalidArgumentError, match="rows: need at least 22 rows"):
+        loaded.signatures["forecast_rows"](rows=rows[:, 1:])
+    nan = tf.tensor_scatter_nd_update(rows, [[0, n - 1, 2]], [float("nan")])
+    with pytest.raises(tf.errors.InvalidArgumentError, match="rows: NaN or inf"):
+        loaded.signatures["forecast_rows"](rows=nan)
 
 
 def test_saved_model_cli_run(trained):

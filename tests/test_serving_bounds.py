@@ -227,12 +227,18 @@ def test_translation_signatures_read_the_first_max_tokens(translation):
     *_, signatures = translation
     long = (" ".join(SOURCE) + " ") * (MB // 70)
     assert len(long) >= MB
-    for name in ("serving_default", "translate", "translate_greedy"):
+    for name in ("serving_default", "translate", "translate_greedy", "attention"):
         serve = signatures[name]
         out = serve(source=tf.constant([long, "tengo hambre"]))
         by_hand = serve(source=tf.constant([" ".join(SOURCE[:MAX_TOKENS]), "tengo hambre"]))
         assert _strings(out["translation"]) == _strings(by_hand["translation"]), name
-        np.testing.assert_array_equal(out["score"], by_hand["score"])
+        # attention: the tokens read and their weights, no score.
+        for key in ("score", "weights"):
+            if key in out:
+                np.testing.assert_array_equal(out[key], by_hand[key])
+        if name == "attention":
+            shown = [t.decode() for t in out["source_tokens"].numpy()[0]]
+            assert shown == SOURCE[:MAX_TOKENS]
         with pytest.raises(tf.errors.InvalidArgumentError, match=TOO_MANY):
             serve(source=tf.constant(["a", "b", "c", "d"]))
 
@@ -340,6 +346,14 @@ def test_forecasting_rejects_big_batches_and_non_finite_windows(forecasting):
         broken[0, 2, 1] = bad
         with pytest.raises(tf.errors.InvalidArgumentError, match="window: NaN or inf"):
             serve(window=tf.constant(broken))
+
+
+def test_forecasting_rows_signature_rejects_big_batches(forecasting):
+    *_, signatures = forecasting
+    sample = signatures["sample_rows"](offset=tf.constant([0, 1, 2, 3]))["rows"]
+    assert signatures["forecast_rows"](rows=sample[:3])["forecast"].shape[0] == 3
+    with pytest.raises(tf.errors.InvalidArgumentError, match=TOO_MANY):
+        signatures["forecast_rows"](rows=sample)
 
 
 def test_forecasting_checks_the_window_shape_when_called(forecasting):

@@ -12,12 +12,18 @@ from cli_helpers import run_cli, saved_model_cli_run, tiny_config, tiny_run_fixt
 from data import translation_corpus
 from data.data_config_error import DataConfigError
 from data.translation_corpus import load_split
-from data.translation_text import END_ID, START_ID
+from data.translation_text import END_ID, START_ID, detokenize, tokenize
 from pipelines.registry import get_task
 from pipelines.spine import runner
 from pipelines.spine.config import load_config
+from pipelines.translation.decoding import attention_panel
 from pipelines.translation.metrics import corpus_scores
-from pipelines.translation.serving import banned_ids, make_translate_function, translate_functions
+from pipelines.translation.serving import (
+    banned_ids,
+    make_translate_function,
+    source_vectorizer,
+    translate_functions,
+)
 
 TINY = tiny_config("translation")
 SENTENCES = ["Tengo hambre.", "¿Dónde está la estación?"]
@@ -128,6 +134,35 @@ def test_export_signatures_match_in_process_decoding(trained):
         assert out["translation"].numpy().tolist() == expected["translation"].numpy().tolist()
         np.testing.assert_allclose(out["score"], expected["score"], atol=1e-5)
     assert exported["inputs"]["source"] == [s.encode() for s in SENTENCES]
+
+
+def test_attention_signature_is_the_translations_attention(trained):
+    task, run_dir, _, exported = trained
+    loaded = tf.saved_model.load(str(exported["path"]))
+    cfg, info = runner.load_run(task, run_dir)
+    model = runner.load_best_model(run_dir)
+    texts = [*SENTENCES, ""]
+    out = {
+        k: v.numpy() for k, v in loaded.signatures["attention"](source=tf.constant(texts)).items()
+    }
+    translated = loaded.signatures["translate"](source=tf.constant(texts))["translation"].numpy()
+    assert out["translation"].tolist() == translated.tolist()
+    vocabulary, vectorizer = tf.constant(info.target_vocabulary), source_vectorizer(cfg, info)
+    for i, text in enumerate(SENTENCES):
+        source = [t.decode() for t in out["source_tokens"][i] if t]
+        target = [t.decode() for t in out["target_tokens"][i] if t]
+        words = tokenize(tf.constant([text]), cfg.data.lowercase_source)[0].numpy()
+        assert source == [w.decode() for w in words]
+        # The output tokens are the translation's: detokenised they give it back.
+        ids = np.array([info.target_vocabulary.index(t) for t in target], np.int32)
+        assert detokenize(ids[None], vocabulary).numpy()[0] == translated[i]
+        weights = out["weights"][i]
+        np.testing.assert_allclose(weights[: len(target)].sum(axis=1), 1.0, atol=1e-5)
+        assert not weights[len(target) :].any() and not weights[:, len(source) :].any()
+        # The same weights as the evaluation's heatmap of this output (decoding.py).
+        panel = attention_panel(model, cfg, info, vectorizer, text, ids)
+        assert panel[0] == source and panel[1] == target
+        np.testing.assert_allclose(weights[: len(target), : len(source)], panel[2], atol=1e-5)
 
 
 def test_saved_model_cli_translates_two_sentences(trained):

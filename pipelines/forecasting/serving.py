@@ -23,7 +23,7 @@ import pandas as pd
 import tensorflow as tf
 
 from data.forecast_series import read_recent_rows
-from data.timeseries_csv import SeriesTable
+from data.timeseries_csv import SeriesTable, iso
 from data.timeseries_windows import WindowSpec
 from pipelines.forecasting.config import ForecastingData, ForecastingInfo
 from pipelines.spine.saved_model import write_saved_model
@@ -81,17 +81,118 @@ def serving_function(
     return serve
 
 
+def rows_needed(info: ForecastingInfo, season: int | None) -> int:
+    """Rows ``forecast_rows`` needs: one window's span, and for the seasonal baseline the row
+    ``season`` before the first forecast target."""
+    span = WindowSpec.of(info).span
+    return max(span, season - info.delay + 1) if season is not None else span
+
+
+def rows_function(
+    serve: Callable[..., dict], info: ForecastingInfo, season: int | None, bounds: ServeConfig
+) -> Callable[..., dict]:
+    """The ``forecast_rows`` signature: consecutive rows [batch, n, features] (raw units, in
+    ``info.feature_names`` order, newest last, n >= :func:`rows_needed`) → the forecast from
+    the newest window (``serve``'s, so the same numbers as ``serving_default``) and the
+    baselines the evaluation scores beside it, each [batch, horizon, targets]:
+    ``persistence`` (the target at the newest row) and, when the run has ``data.season``,
+    ``seasonal`` (the target ``season`` rows before each forecast target). Fewer rows than
+    needed, a non-finite value among the rows used or a batch over ``bounds.max_batch``
+    fails the call saying which; older rows are ignored."""
+    span, needed = WindowSpec.of(info).span, rows_needed(info, season)
+    targets = tf.constant(info.target_indices, tf.int32)
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None, None], tf.float32, name="rows")])
+    def forecast_rows(rows):
+        rows = check_batch(rows, bounds.max_batch)
+        n = tf.shape(rows)[1]
+        check = tf.debugging.Assert(
+            tf.logical_and(tf.equal(tf.rank(rows), 3), n >= needed),
+            [
+                f"rows: need at least {needed} rows (lookback {info.lookback} x sampling rate "
+                f"{info.sampling_rate}, season {season}, delay {info.delay}), got shape",
+                tf.shape(rows),
+            ],
+        )
+        with tf.control_dependencies([check]):
+            used = tf.debugging.assert_all_finite(
+                rows[:, n - needed :], "rows: NaN or inf in the rows used; send finite values"
+            )
+        out = {"forecast": serve(window=used[:, needed - span :: info.sampling_rate])["forecast"]}
+        newest = tf.gather(used[:, -1, :], targets, axis=1)
+        out["persistence"] = tf.tile(newest[:, None, :], [1, info.horizon, 1])
+        if season is not None:
+            # Target row of step j: (n - 1) + delay + j; its seasonal value is season rows back.
+            first = needed - 1 + info.delay - season
+            picked = tf.gather(used, tf.range(first, first + info.horizon), axis=1)
+            out["seasonal"] = tf.gather(picked, targets, axis=2)
+        return out
+
+    return forecast_rows
+
+
+def sample_function(
+    table: SeriesTable, data: ForecastingData, info: ForecastingInfo, season: int | None
+) -> Callable[..., dict]:
+    """The ``sample_rows`` signature: the bundled series' newest rows as ``forecast_rows``
+    takes them, and the layout a client needs to build such rows from its own CSV.
+
+    ``offset`` [batch] int32: how many rows back from the end of the training series each
+    sample ends (clipped to [0, delay + horizon - 1], so the page can compare a forecast with
+    what happened). Returns ``times`` [batch, n] (ISO 8601), ``rows`` [batch, n, features]
+    (n = :func:`rows_needed`), ``feature_names`` and ``target_names`` [batch, ...] and
+    ``time_columns`` [batch, ...] (the CSV's ``data.time_column`` or ``data.time_parts``)."""
+    needed = rows_needed(info, season)
+    back = info.delay + info.horizon - 1
+    kept = min(len(table), needed + back)
+    times = tf.constant([iso(t) for t in table.times[len(table) - kept :]])
+    values = tf.constant(table.values[len(table) - kept :], tf.float32)
+    columns = [data.time_column] if data.time_column else list(data.time_parts or ())
+    layout = {
+        "feature_names": tf.constant(list(info.feature_names)),
+        "target_names": tf.constant(list(info.target_names)),
+        "time_columns": tf.constant(columns, tf.string, shape=[len(columns)]),
+    }
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.int32, name="offset")])
+    def sample_rows(offset):
+        ends = kept - tf.clip_by_value(offset, 0, kept - needed)
+        starts = ends - needed
+        index = starts[:, None] + tf.range(needed)[None, :]
+        out = {"times": tf.gather(times, index), "rows": tf.gather(values, index)}
+        batch = tf.shape(offset)[:1]
+        for name, value in layout.items():
+            out[name] = tf.tile(value[None], tf.concat([batch, [1]], 0))
+        return out
+
+    return sample_rows
+
+
 def export_forecaster(
-    model: keras.Model, info: ForecastingInfo, table: SeriesTable, path: Path, bounds: ServeConfig
+    model: keras.Model,
+    data: ForecastingData,
+    info: ForecastingInfo,
+    table: SeriesTable,
+    path: Path,
+    bounds: ServeConfig,
 ) -> dict[str, tf.Tensor]:
-    """The SavedModel at ``path``, ``serving_function`` (within ``bounds``) as
-    ``serving_default``; returns its example call: the window ending at the last row of
-    ``table``."""
+    """The SavedModel at ``path``: ``serving_function`` (within ``bounds``) as
+    ``serving_default``, ``forecast_rows`` (forecast and baselines from raw rows) and
+    ``sample_rows`` (the newest rows of ``table``, the training series); returns the
+    example call: the window ending at the last row of ``table``."""
     serve = serving_function(model, info, bounds)
     latest = table.values[len(table) - WindowSpec.of(info).span :: info.sampling_rate]
     example = {"window": tf.constant(latest[None], tf.float32)}
     serve(**example)  # traces the graph before it is written
-    write_saved_model(path, [model], {"serving_default": serve})
+    forecast_rows = rows_function(serve, info, data.season, bounds)
+    sample_rows = sample_function(table, data, info, data.season)
+    forecast_rows(sample_rows(tf.constant([0]))["rows"])
+    endpoints = {
+        "serving_default": serve,
+        "forecast_rows": forecast_rows,
+        "sample_rows": sample_rows,
+    }
+    write_saved_model(path, [model], endpoints)
     return example
 
 

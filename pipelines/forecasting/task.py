@@ -29,6 +29,7 @@ from pipelines.forecasting.serving import (
     recent_rows,
     serving_function,
 )
+from pipelines.spine.portable_model import PortableModel
 from pipelines.spine.task import Benchmark, BenchmarkGoal, Evaluation, Prepared, Task
 
 
@@ -97,6 +98,13 @@ class ForecastingTask(Task[ForecastingConfig, ForecastingInfo]):
         self, model: keras.Model, cfg: ForecastingConfig, info: ForecastingInfo, path: Path
     ) -> dict[str, Any]:
         return export_forecaster(model, cfg.data, info, load_series_for(cfg.data), path, cfg.serve)
+
+    def portable(
+        self, model: keras.Model, cfg: ForecastingConfig, info: ForecastingInfo
+    ) -> PortableModel:
+        from pipelines.forecasting.portable import portable_forecaster
+
+        return portable_forecaster(model, info)
 
     def add_predict_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument(

@@ -13,6 +13,7 @@ import numpy as np
 from data.bucketing import Batches
 from data.text_classification import LabelledTexts, evaluation_texts, train_validation
 from data.text_vectorizer import adapt_vectorizer, make_vectorizer, text_classification_batches
+from data.whitespace_vectorizer import WhitespaceVectorizer
 from models.rnn_classifier import RNNClassifier
 from pipelines.sentiment.config import SentimentConfig, SentimentInfo
 from pipelines.sentiment.metrics import classifier_metrics
@@ -22,6 +23,7 @@ from pipelines.sentiment.serving import (
     serving_function,
     trained_vectorizer,
 )
+from pipelines.spine.portable_model import PortableModel
 from pipelines.spine.sections import model_settings
 from pipelines.spine.task import (
     Benchmark,
@@ -37,7 +39,7 @@ from pipelines.spine.task import (
 def _batches(
     cfg: SentimentConfig,
     texts: LabelledTexts,
-    vectorizer: keras.layers.TextVectorization,
+    vectorizer: WhitespaceVectorizer,
     shuffle: bool,
 ) -> Batches:
     """``texts`` as (padded ids, label) batches the way ``cfg`` says; shuffled for training."""
@@ -116,6 +118,13 @@ class SentimentTask(Task[SentimentConfig, SentimentInfo]):
         self, model: keras.Model, cfg: SentimentConfig, info: SentimentInfo, path: Path
     ) -> dict[str, Any]:
         return export_classifier(model, cfg, info, path)
+
+    def portable(
+        self, model: keras.Model, cfg: SentimentConfig, info: SentimentInfo
+    ) -> PortableModel:
+        from pipelines.sentiment.portable import portable_classifier
+
+        return portable_classifier(model, cfg, info)
 
     def add_predict_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--input", help="file with one text per line (default: stdin)")

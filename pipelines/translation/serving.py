@@ -16,7 +16,6 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-import keras
 import numpy as np
 import tensorflow as tf
 
@@ -30,8 +29,11 @@ from data.translation_text import (
     detokenize,
     make_vectorizer,
     texts_to_ids,
+    tokenize,
 )
+from data.whitespace_vectorizer import WhitespaceVectorizer
 from models.seq2seq_translator import Seq2SeqTranslator
+from pipelines.spine.backend import graph_function
 from pipelines.spine.saved_model import write_saved_model
 from pipelines.spine.sections import ServeConfig
 from pipelines.spine.serve_bounds import check_batch, cut_text
@@ -56,9 +58,7 @@ def banned_ids(decoding: TranslationDecoding) -> tuple[int, ...]:
     return (PAD_ID, START_ID) if decoding.allow_unknown else (PAD_ID, START_ID, UNK_ID)
 
 
-def source_vectorizer(
-    cfg: TranslationConfig, info: TranslationInfo
-) -> keras.layers.TextVectorization:
+def source_vectorizer(cfg: TranslationConfig, info: TranslationInfo) -> WhitespaceVectorizer:
     """The source side's ``TextVectorization`` with the trained vocabulary."""
     return make_vectorizer(None, cfg.data.lowercase_source, info.source_vocabulary)
 
@@ -68,9 +68,9 @@ def make_translate_function(
     cfg: TranslationConfig,
     info: TranslationInfo,
     beam_size: int | None,
-    vectorizer: keras.layers.TextVectorization | None = None,
+    vectorizer: WhitespaceVectorizer | None = None,
     bounds: ServeConfig | None = None,
-) -> tuple[Translate, keras.layers.TextVectorization]:
+) -> tuple[Translate, WhitespaceVectorizer]:
     """A ``tf.function`` source strings (B,) → {translation (B,), score (B,), tokens (B, L),
     truncated (B,)}: greedy when ``beam_size`` is None or 1, else beam search; within
     ``bounds`` when given (see the module doc). Returns it with its source vectorizer (to
@@ -87,7 +87,6 @@ def make_translate_function(
         max_length = min(max_length, bounds.max_generate)
 
     # autograph=False: the decoding loops are explicit graph loops (keras.ops.while_loop).
-    @tf.function(input_signature=[SOURCE_SPEC], autograph=False)
     def translate(source):
         cut = tf.zeros(tf.shape(source), tf.bool)
         if bounds is not None:
@@ -103,6 +102,7 @@ def make_translate_function(
             length_penalty=d.length_penalty,
             banned_ids=banned,
         )
+        out = tf.nest.map_structure(tf.convert_to_tensor, out)  # arrays of another backend
         return {
             "translation": detokenize(out["tokens"], vocabulary),
             "score": out["scores"],
@@ -110,14 +110,15 @@ def make_translate_function(
             "truncated": tf.logical_or(cut, every.row_lengths() > source_tokens),
         }
 
-    return translate, vectorizer
+    # Eager on a backend other than TensorFlow (validation BLEU while training on JAX).
+    return graph_function(translate, input_signature=[SOURCE_SPEC], autograph=False), vectorizer
 
 
 def translate_functions(
     model: Seq2SeqTranslator,
     cfg: TranslationConfig,
     info: TranslationInfo,
-    vectorizer: keras.layers.TextVectorization | None = None,
+    vectorizer: WhitespaceVectorizer | None = None,
     bounds: ServeConfig | None = None,
 ) -> tuple[Translate, Translate]:
     """(greedy, beam search with ``decoding.beam_size``) translate functions over one source
@@ -139,18 +140,67 @@ def _endpoint(translate: Translate, max_batch: int):
     return serve
 
 
+def attention_function(
+    model: Seq2SeqTranslator,
+    cfg: TranslationConfig,
+    info: TranslationInfo,
+    translate: Translate,
+    vectorizer: WhitespaceVectorizer,
+    bounds: ServeConfig,
+):
+    """The ``attention`` signature: sources (B,) → ``translation`` (B,) as ``translate`` gives
+    it, ``source_tokens`` (B, S) and ``target_tokens`` (B, T) (the output tokens up to and
+    including ``[END]``; ``""`` pads both) and ``weights`` (B, T, S): each output token's
+    attention over the source tokens, teacher-forcing the decoder with its own output (the
+    weights it computed step by step). Rows of real output tokens sum to 1; padding is 0.
+    Bounded like ``translate`` (the same cut source, the same batch limit)."""
+    vocabulary = tf.constant(info.target_vocabulary)
+    source_tokens = min(cfg.data.max_source_length, bounds.max_tokens)
+
+    @tf.function(input_signature=[SOURCE_SPEC], autograph=False)
+    def attention(source):
+        source = check_batch(source, bounds.max_batch)
+        out = translate(source)
+        cut, _ = cut_text(source, bounds.max_chars)
+        ids = pad_batch(texts_to_ids(cut, vectorizer)[:, :source_tokens])
+        shown = tokenize(cut, cfg.data.lowercase_source)[:, :source_tokens].to_tensor("")
+        tokens = out["tokens"]
+        # Output tokens up to and including the first [END] (beam search pads after it).
+        ended = tf.cumsum(tf.cast(tokens == END_ID, tf.int32), axis=1, exclusive=True) > 0
+        real = tf.logical_and(tf.logical_not(ended), tokens != PAD_ID)
+        output = tf.where(real, tokens, PAD_ID)
+        start = tf.fill([tf.shape(output)[0], 1], START_ID)
+        _, weights = model.teacher_forced(ids, tf.concat([start, output[:, :-1]], axis=1))
+        weights = tf.cast(weights, tf.float32) * tf.cast(real, tf.float32)[:, :, None]
+        return {
+            "translation": out["translation"],
+            "source_tokens": shown,
+            "target_tokens": tf.where(real, tf.gather(vocabulary, output), ""),
+            "weights": weights[:, :, : tf.shape(shown)[1]],
+        }
+
+    return attention
+
+
 def export_translator(
     model: Seq2SeqTranslator, cfg: TranslationConfig, info: TranslationInfo, path: Path
 ) -> dict[str, Any]:
-    """Writes the SavedModel with ``translate`` (= ``serving_default``) and
-    ``translate_greedy``; returns the example call's inputs."""
+    """Writes the SavedModel with ``translate`` (= ``serving_default``), ``translate_greedy``
+    and ``attention`` (the beam output's attention weights); returns the example call's
+    inputs."""
     vectorizer = source_vectorizer(cfg, info)
     functions = translate_functions(model, cfg, info, vectorizer, cfg.serve)
     greedy, beam = (_endpoint(fn, cfg.serve.max_batch) for fn in functions)
+    attention = attention_function(model, cfg, info, functions[1], vectorizer, cfg.serve)
     example = {"source": tf.constant(EXAMPLE_SOURCES.get(info.source_language, ["", "?"]))}
-    for serve in (beam, greedy):
+    for serve in (beam, greedy, attention):
         serve(**example)  # traces the graphs, which builds the vectorizer for tracking
-    endpoints = {"serving_default": beam, "translate": beam, "translate_greedy": greedy}
+    endpoints = {
+        "serving_default": beam,
+        "translate": beam,
+        "translate_greedy": greedy,
+        "attention": attention,
+    }
     write_saved_model(path, (model, vectorizer), endpoints)
     return example
 

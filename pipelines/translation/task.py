@@ -26,6 +26,7 @@ from data.translation_pairs import SentencePairs
 from data.translation_text import pair_dataset
 from models.seq2seq_translator import Seq2SeqTranslator
 from models.sequence_crossentropy import SequenceCrossentropy
+from pipelines.spine.portable_model import PortableModel
 from pipelines.spine.sections import model_settings
 from pipelines.spine.task import Benchmark, Evaluation, Prepared, Task, check_split, input_lines
 from pipelines.translation.callbacks import validation_bleu
@@ -141,6 +142,13 @@ class TranslationTask(Task[TranslationConfig, TranslationInfo]):
         self, model: keras.Model, cfg: TranslationConfig, info: TranslationInfo, path: Path
     ) -> dict[str, Any]:
         return export_translator(model, cfg, info, path)
+
+    def portable(
+        self, model: keras.Model, cfg: TranslationConfig, info: TranslationInfo
+    ) -> PortableModel:
+        from pipelines.translation.portable import portable_translator
+
+        return portable_translator(model, cfg, info)
 
     def add_predict_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument(
