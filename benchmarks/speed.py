@@ -8,8 +8,14 @@ Each section is a module ``benchmarks/speed_<name>.py`` with ``measure(quick: bo
 - ``beam``: beam search against greedy decoding, throughput by batch size;
 - ``precision``: a train step under bfloat16 and float16 against float32;
 - ``serving``: p50/p99 latency of one request to every signature of every task's SavedModel;
+- ``exports``: the ONNX and TFLite exports' sizes and one-request p50 against the SavedModel;
 - ``throughput``: examples/s, CPU utilisation (cores busy) and peak RSS of every benchmark
-  config's training.
+  config's training;
+- ``server``: the HTTP server (``python -m pipelines serve``) under 8 concurrent clients:
+  p50/p99 latency, requests/s and errors per model;
+- ``workers``: examples/s of one JAX process against two data-parallel ones (``--workers 2``);
+- ``backends``: every task's benchmark model's train step on the JAX backend against the
+  TensorFlow backend (``train.backend``), each backend in a process of its own.
 
 ``python -m benchmarks.speed [--only a,b] [--quick] [--out F]`` runs them, each in a process of
 its own (a fresh TensorFlow: no precision policy, thread pool or peak RSS carried over from
@@ -65,8 +71,12 @@ SECTIONS: dict[str, str] = {
     "beam": "beam search against greedy decoding",
     "precision": "mixed precision train step against float32",
     "serving": "SavedModel latency, one request",
+    "exports": "ONNX/TFLite exports against the SavedModel: sizes, one-request p50",
     "throughput": "benchmark configs: examples/s, cores busy, peak RSS",
+    "server": "HTTP server under load: 8 clients, p50/p99, requests/s, errors",
     "reference": "sentiment without the bag against the keras-io BiLSTM recipe, examples/s",
+    "workers": "one JAX process against two data-parallel processes (--workers 2), examples/s",
+    "backends": "every task's benchmark model: JAX / TensorFlow backend train step",
 }
 OPS = {"<=": lambda v, t: v <= t, ">=": lambda v, t: v >= t, "<": lambda v, t: v < t}
 OPS[">"] = lambda v, t: v > t

@@ -117,3 +117,34 @@ def test_tfds_examples_keep_syntactic_words_only(tmp_path):
     assert len(sentences) == 6
     assert sentences.tokens[0] == ["I", "do", "n't", "go", "."]
     assert sentences.tags[0] == ["PRON", "AUX", "PART", "VERB", "PUNCT"]
+
+
+def test_evaluate_on_another_file(trained, tmp_path):
+    """``evaluate --set data.test_path=FILE`` scores the run on that file; the run's own
+    metrics stay; model keys are refused in one line before TensorFlow."""
+    import gzip
+
+    from pipelines.spine import runner
+
+    task, run_dir, _, _ = trained
+    with gzip.open("data/samples/pos/test.conllu.gz", "rt", encoding="utf-8") as handle:
+        text = handle.read()
+    first_two = "\n\n".join(text.strip().split("\n\n")[:2]) + "\n\n"
+    other = tmp_path / "two.conllu"
+    other.write_text(first_two, encoding="utf-8")
+    words = sum(
+        1
+        for line in first_two.splitlines()
+        if line and not line.startswith("#") and line.split("\t")[0].isdigit()
+    )
+    before = (run_dir / "metrics.json").read_text()
+    record = runner.evaluate(task, run_dir, "test", [f"data.test_path={other}"])
+    assert record["examples"] == 2 and record["tokens"] == words
+    assert record["overrides"] == ["data.source=files", f"data.test_path={other}"]
+    (written,) = (run_dir / "evaluations").glob("test-*/metrics.json")
+    assert json.loads(written.read_text()) == record
+    assert (written.parent / "config.yaml").read_text().count(str(other)) == 1
+    assert (run_dir / "metrics.json").read_text() == before  # the run's own figures stay
+    refused = run_cli("evaluate", "pos", "--run-dir", str(run_dir), "--set", "model.units=4")
+    assert refused.returncode != 0 and len(refused.stderr.strip().splitlines()) == 1
+    assert "model.units" in refused.stderr and "data.*" in refused.stderr

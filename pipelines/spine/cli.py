@@ -15,13 +15,16 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from pipelines.registry import TASKS, UnknownTaskError, config_class, get_task
-from pipelines.spine import quiet
+from pipelines.spine import backend, quiet
 
 VERBS = ("train", "evaluate", "export", "predict")
 
 # Verbs that do not take a task: verb → the module whose ``main(argv) -> int`` runs it, imported
 # on demand. Each parses its own options (one ``error:`` line on a mistake, like the rest).
-TOOL_VERBS: dict[str, str] = {}
+TOOL_VERBS: dict[str, str] = {
+    "serve": "pipelines.server.serve_cli",
+    "prepare-tfds": "data.tfds_prepare",
+}
 
 
 class _OneLineParser(argparse.ArgumentParser):
@@ -55,10 +58,43 @@ def _parser(task=None) -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="override a config key, e.g. --set train.epochs=1 (repeatable)",
+        help="override a config key, e.g. --set train.epochs=1 (repeatable; evaluate: data.* "
+        "keys, e.g. --set data.test_path=FILE scores the run on another file)",
     )
     parser.add_argument(
         "--split", default="test", choices=("test", "validation"), help="evaluate: which split"
+    )
+    parser.add_argument(
+        "--format",
+        default="savedmodel",
+        choices=("savedmodel", "onnx", "tflite"),
+        help="export: a SavedModel (strings in and out), or the numeric core as ONNX or "
+        "TFLite in <run>/export_<format>/",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="train: N local processes of one data-parallel run (JAX backend); "
+        "train.batch_size is the global batch",
+    )
+    parser.add_argument(
+        "--coordinator",
+        metavar="HOST:PORT",
+        help="train on a cluster: process 0's address (or PIPELINES_COORDINATOR)",
+    )
+    parser.add_argument(
+        "--num-processes",
+        type=int,
+        metavar="N",
+        help="train on a cluster: processes in the run (or PIPELINES_NUM_PROCESSES)",
+    )
+    parser.add_argument(
+        "--process-id",
+        type=int,
+        metavar="I",
+        help="train on a cluster: this process, 0..N-1; 0 writes the run directory "
+        "(or PIPELINES_PROCESS_ID)",
     )
     parser.add_argument(
         quiet.VERBOSE_FLAG,
@@ -89,6 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     if head[:1] == ["predict"] and len(head) == 2:  # its options come from the task
         predict_task = _load_task(head[1], verbose)
     args = _parser(predict_task).parse_args(argv)
+    args.argv = argv  # what --workers starts each worker with
     try:
         return _run(args, predict_task, verbose)
     except KeyboardInterrupt:
@@ -120,9 +157,13 @@ def _is_user_error(err: Exception) -> bool:
     )
 
 
-def _load_task(name: str, verbose: bool) -> Any:
-    """The task ``name``, TensorFlow and Keras imported quietly unless ``verbose``."""
+def _load_task(name: str, verbose: bool, keras_backend: str = backend.SERVING) -> Any:
+    """The task ``name``, TensorFlow and Keras (on ``keras_backend``; evaluate, export and
+    predict run on TensorFlow) imported quietly unless ``verbose``."""
+    backend.select_backend(keras_backend)  # before Keras is first imported
     quiet.load_tensorflow(verbose)
+    if keras_backend != "tensorflow":
+        backend.keep_tensorflow_off_accelerators()  # tf.data only
     return get_task(name)
 
 
@@ -149,28 +190,101 @@ def train_config(args: argparse.Namespace) -> Any:
     return load_config(config_class(args.task), config_path, overrides)
 
 
+def _train_setup(args: argparse.Namespace) -> tuple[Any, Any]:
+    """The training config and this process's place in the run (a ``Cluster``). With
+    ``--workers`` or more than one process the run is data-parallel on JAX: a new run records
+    ``train.backend: jax`` and ``train.distribution: data_parallel`` in its config; a resumed
+    one must have been data-parallel already."""
+    from pipelines.spine.cluster import Cluster, ClusterError
+    from pipelines.spine.config import ConfigError
+    from pipelines.spine.run_dir import CONFIG_FILE
+
+    cluster = Cluster.from_options(args.coordinator, args.num_processes, args.process_id)
+    if args.workers is not None:
+        if args.workers < 1:
+            raise ClusterError(f"--workers: {args.workers} (at least 1)")
+        if cluster.num_processes > 1:
+            raise ClusterError(
+                "--workers: starts its own local processes; drop --coordinator/"
+                "--num-processes/--process-id (and the PIPELINES_* variables)"
+            )
+    processes = args.workers or cluster.num_processes
+    # --workers 1 or --num-processes 1 still ask for a data-parallel run (of one process).
+    if args.workers is None and args.num_processes is None and processes == 1:
+        return train_config(args), cluster
+    resume = args.run_dir is not None and (args.run_dir / CONFIG_FILE).is_file()
+    if resume:
+        cfg = train_config(args)
+        if cfg.train.distribution != "data_parallel":
+            raise ConfigError(
+                f"{args.run_dir}: this run trains with train.distribution: "
+                f"{cfg.train.distribution}; resume it without --workers/--num-processes"
+            )
+    else:
+        implied = ["train.backend=jax", "train.distribution=data_parallel"]
+        cfg = train_config(
+            argparse.Namespace(**{**vars(args), "overrides": [*implied, *args.overrides]})
+        )
+    if cfg.train.batch_size % processes:
+        raise ConfigError(
+            f"train.batch_size: {cfg.train.batch_size} is the global batch and does not split "
+            f"over {processes} processes; use a multiple of {processes}"
+        )
+    return cfg, cluster
+
+
 def _run(args: argparse.Namespace, task: Any, verbose: bool) -> int:
     from pipelines.spine.config import ConfigError
 
     if args.verb == "train":
-        cfg = train_config(args)  # every config error is raised here, before TensorFlow
-        task = _load_task(args.task, verbose)
+        cfg, cluster = _train_setup(args)  # every config error is raised here, before TensorFlow
+        if args.workers is not None:
+            from pipelines.spine.launcher import launch
+
+            return launch(args.argv, args.workers)
+        backend.select_backend(cfg.train.backend)
+        cluster.start()  # before Keras is imported
+        task = _load_task(args.task, verbose, cfg.train.backend)
         from pipelines.spine import runner
 
-        runner.train(task, cfg, args.run_dir)
+        try:
+            runner.train(task, cfg, args.run_dir, cluster)
+        except BaseException as err:
+            cluster.exit_without_waiting(130 if isinstance(err, KeyboardInterrupt) else 1)
+            raise
         return 0
-    if args.overrides or args.config or args.data:
-        raise ConfigError(f"{args.verb}: --config/--set/--data apply to train only")
-    from pipelines.spine.run_dir import latest_run_dir
+    cluster_options = (args.workers, args.coordinator, args.num_processes, args.process_id)
+    if any(option is not None for option in cluster_options):
+        raise ConfigError(
+            f"{args.verb}: --workers/--coordinator/--num-processes/--process-id apply to train only"
+        )
+    overrides = [*([f"data.source={args.data}"] if args.data else []), *args.overrides]
+    if args.config or (overrides and args.verb != "evaluate"):
+        raise ConfigError(
+            f"{args.verb}: --config/--set/--data apply to train (and --set data.*/--data to "
+            f"evaluate) only"
+        )
+    if args.format != "savedmodel" and args.verb != "export":
+        raise ConfigError(f"{args.verb}: --format applies to export only")
+    from pipelines.spine.run_dir import CONFIG_FILE, latest_run_dir
 
     run_dir = args.run_dir or latest_run_dir(args.task)
+    if overrides:  # checked before TensorFlow, like a training config
+        from pipelines.spine.config import evaluation_overrides, load_config
+
+        load_config(config_class(args.task), run_dir / CONFIG_FILE, evaluation_overrides(overrides))
     task = task or _load_task(args.task, verbose)
     from pipelines.spine import runner
 
     if args.verb == "evaluate":
-        runner.evaluate(task, run_dir, args.split)
+        runner.evaluate(task, run_dir, args.split, overrides)
     elif args.verb == "export":
-        runner.export(task, run_dir)
+        if args.format == "savedmodel":
+            runner.export(task, run_dir)
+        else:
+            from pipelines.spine.portable_export import export_portable
+
+            export_portable(task, run_dir, args.format)
     else:
         runner.predict(task, run_dir, None, args)
     return 0

@@ -211,6 +211,25 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     return key.split("."), value
 
 
+def evaluation_overrides(overrides: Sequence[str]) -> list[str]:
+    """``overrides`` when every key is under ``data.``; otherwise a :class:`ConfigError` naming
+    the key (the model and what it learned come from the run and cannot change). A file path
+    (``data.*_path``) without ``data.source`` means ``data.source=files``: a run trained on the
+    bundled sample reads the file it is given."""
+    keys = []
+    for text in overrides:
+        path, _ = parse_override(text)
+        if path[0] != "data" or len(path) < 2:
+            raise ConfigError(
+                f"--set {'.'.join(path)}: evaluate takes data.* keys only (e.g. "
+                f"data.test_path=FILE); the model and its vocabulary come from the run"
+            )
+        keys.append(".".join(path))
+    if "data.source" not in keys and any(k.endswith("_path") for k in keys):
+        return ["data.source=files", *overrides]
+    return list(overrides)
+
+
 def apply_overrides(data: Mapping[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
     """Returns a copy of raw config ``data`` with dotted ``key=value`` overrides applied."""
     result = _deep_copy(data)

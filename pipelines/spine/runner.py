@@ -9,13 +9,13 @@ import json
 import shutil
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import keras
 
-from pipelines.spine import devices
+from pipelines.spine import data_parallel, devices
 from pipelines.spine.atomic import (
     plain,
     recover_directory,
@@ -25,7 +25,8 @@ from pipelines.spine.atomic import (
     write_text,
 )
 from pipelines.spine.callbacks.run_checkpoint import ResumePoint
-from pipelines.spine.config import load_config, save_config
+from pipelines.spine.cluster import Cluster
+from pipelines.spine.config import evaluation_overrides, load_config, save_config
 from pipelines.spine.run_dir import (
     BEST_CHECKPOINT,
     CONFIG_FILE,
@@ -57,18 +58,43 @@ def load_best_model(run_dir: Path) -> keras.Model:
     return keras.saving.load_model(path)
 
 
-def train(task: Task, cfg: Any, run_dir: Path | None = None) -> Path:
+def train(
+    task: Task, cfg: Any, run_dir: Path | None = None, cluster: Cluster | None = None
+) -> Path:
     """Trains ``task`` with ``cfg``. An existing ``run_dir`` with a resume point continues
     from its last finished epoch and ends exactly where an uninterrupted run would; a run
-    directory this call created is removed again if it fails before training starts."""
+    directory this call created is removed again if it fails before training starts.
+
+    In a multi-process run (``cluster``) only the chief (process 0) writes ``run_dir``; every
+    other process resumes from it but writes its copies (saving is collective under JAX) to a
+    scratch folder that is removed when it returns."""
+    cluster = cluster or Cluster()
+    if not cluster.is_chief:
+        scratch = cluster.scratch_dir()
+        try:
+            return _train(task, cfg, scratch, run_dir, cluster)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+    return _train(task, cfg, run_dir, run_dir, cluster)
+
+
+def _train(
+    task: Task, cfg: Any, run_dir: Path | None, resume_from: Path | None, cluster: Cluster
+) -> Path:
+    """:func:`train` writing to ``run_dir`` and resuming from ``resume_from``."""
     created = run_dir is None or not run_dir.exists()
     if run_dir is None:
         run_dir = new_run_dir(task.name)
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
         save_config(cfg, run_dir / CONFIG_FILE)
-        resume = ResumePoint.latest(run_dir)
-        task.say(f"run directory {run_dir}")
+        resume = ResumePoint.latest(resume_from) if resume_from is not None else None
+        if cluster.is_chief:
+            task.say(f"run directory {run_dir}")
+        else:
+            task.say(
+                f"process {cluster.process_id} of {cluster.num_processes}: copies in {run_dir}"
+            )
         model, prepared, epoch_steps = _prepare(task, cfg, run_dir)
     except BaseException:
         if created:
@@ -83,6 +109,10 @@ def train(task: Task, cfg: Any, run_dir: Path | None = None) -> Path:
     )
     # One stream of batches over all epochs, so a resumed run can skip to where it stopped.
     train_data = prepared.train.repeat()
+    validation = prepared.validation
+    if cfg.train.distribution == "data_parallel":
+        train_data = data_parallel.local_rows(train_data, cluster)
+        validation = data_parallel.validation_rows(validation, model, cluster)
     if done and done < epochs:
         task.say(f"resuming after epoch {done}: skipping {done * epoch_steps} batches")
         train_data = train_data.skip(done * epoch_steps)
@@ -91,7 +121,7 @@ def train(task: Task, cfg: Any, run_dir: Path | None = None) -> Path:
     try:
         model.fit(
             train_data,
-            validation_data=prepared.validation,
+            validation_data=validation,
             epochs=epochs,
             initial_epoch=done,
             steps_per_epoch=epoch_steps,
@@ -102,8 +132,11 @@ def train(task: Task, cfg: Any, run_dir: Path | None = None) -> Path:
         )
     except BaseException:
         # Ctrl-C or a crash: best weights still waiting for their write go to best.keras.
-        with contextlib.suppress(Exception):
-            checkpoint.write_best()
+        # Not with several processes: saving is collective, and the others may be gone (the
+        # weights are in the last resume point either way).
+        if cluster.num_processes == 1:
+            with contextlib.suppress(Exception):
+                checkpoint.write_best()
         raise
     history = read_history(run_dir / HISTORY_FILE)
     monitored = history.get(cfg.train.monitor, [])
@@ -133,6 +166,8 @@ def train(task: Task, cfg: Any, run_dir: Path | None = None) -> Path:
 def _prepare(task: Task, cfg: Any, run_dir: Path) -> tuple[keras.Model, Prepared, int]:
     """Data, info and the compiled model: everything before the first training step."""
     scope, replicas = devices.configure(cfg.train)  # before anything starts TensorFlow
+    if cfg.train.distribution == "data_parallel":
+        replicas = data_parallel.distribute()  # before the model's variables are made
     keras.utils.set_random_seed(cfg.seed)
     prepared = task.prepare(cfg)
     save_info(task, prepared.info, run_dir)
@@ -147,6 +182,12 @@ def _prepare(task: Task, cfg: Any, run_dir: Path) -> tuple[keras.Model, Prepared
             optimizer=make_optimizer(cfg.train, epoch_steps),
             **task.compile_args(cfg, prepared.info),
         )
+        if prepared.probe_batch is not None:
+            # Built here, or fit() builds it from a batch of a fresh iterator of the training
+            # stream (JAX always, TensorFlow under a strategy), which advances tf.data's
+            # reshuffle seeds by every pass that iterator starts: a resumed stream's skip
+            # starts several, and the resumed run would see other batches.
+            model._symbolic_build(data_batch=prepared.probe_batch)
     task.say(f"model: {model.count_params():,} parameters, {replicas} replica(s)")
     return model, prepared, epoch_steps
 
@@ -191,10 +232,22 @@ def read_history(path: Path) -> dict[str, list[float]]:
     return columns
 
 
-def evaluate(task: Task, run_dir: Path, split: str = "test") -> dict[str, Any]:
+def evaluate(
+    task: Task, run_dir: Path, split: str = "test", overrides: Sequence[str] = ()
+) -> dict[str, Any]:
     """Evaluates the best checkpoint on ``split``; writes ``metrics.json`` (test) or
-    ``metrics_<split>.json``."""
+    ``metrics_<split>.json``.
+
+    ``overrides`` (``data.*`` keys only, e.g. ``data.test_path=other.conll``) score the run on
+    other data in the same format: the model, vocabulary and labels stay the run's. The
+    metrics, reports and the config used then go to ``evaluations/<split>-<stamp>/``, so the
+    run's own metrics are never replaced by another file's."""
     cfg, info = load_run(task, run_dir)
+    out_dir = run_dir
+    if overrides:
+        cfg = load_config(task.config_class, run_dir / CONFIG_FILE, evaluation_overrides(overrides))
+        out_dir = run_dir / "evaluations" / f"{split}-{time.strftime('%Y%m%d-%H%M%S')}"
+        out_dir.mkdir(parents=True, exist_ok=True)
     model = load_best_model(run_dir)
     started = time.perf_counter()
     evaluation = task.evaluate(model, cfg, info, split)
@@ -203,15 +256,19 @@ def evaluate(task: Task, run_dir: Path, split: str = "test") -> dict[str, Any]:
         "task": task.name,
         "split": split,
         "checkpoint": str(BEST_CHECKPOINT),
+        **({"overrides": evaluation_overrides(overrides)} if overrides else {}),
         **metrics,
         "seconds": round(time.perf_counter() - started, 2),
     }
-    reports = task.write_reports(model, cfg, info, evaluation, split, run_dir)
+    reports = task.write_reports(model, cfg, info, evaluation, split, out_dir)
     if reports:
-        record["reports"] = [str(Path(p).relative_to(run_dir)) for p in reports]
+        record["reports"] = [str(Path(p).relative_to(out_dir)) for p in reports]
+    if overrides:
+        save_config(cfg, out_dir / CONFIG_FILE)
     name = "metrics.json" if split == "test" else f"metrics_{split}.json"
-    write_json(run_dir / name, record)
-    task.say(f"{split}: " + ", ".join(f"{k}={v}" for k, v in metrics.items() if _scalar(v)))
+    write_json(out_dir / name, record)
+    where = f" ({out_dir.relative_to(run_dir)})" if overrides else ""
+    task.say(f"{split}{where}: " + ", ".join(f"{k}={v}" for k, v in metrics.items() if _scalar(v)))
     return record
 
 

@@ -133,6 +133,17 @@ class TrainConfig:
         "many seconds while train.monitor improves (the best weights wait in memory and in "
         "the resume point), and when training ends; 0 = at every improvement",
     )
+    backend: Literal["tensorflow", "jax"] = param(
+        "tensorflow",
+        doc="the Keras backend training runs on; the input pipeline is tf.data on both, and "
+        "evaluate/export/predict load the .keras checkpoint on TensorFlow either way",
+    )
+    distribution: Literal["none", "data_parallel"] = param(
+        "none",
+        doc="data_parallel: Keras' DataParallel over every device of every process (jax "
+        "only); train.batch_size is the global batch, each process takes its rows of it "
+        "(--workers N starts N local processes; see Scaling out)",
+    )
     strategy: Literal["default", "mirrored"] = param(
         "default", doc="mirrored: MirroredStrategy; without GPUs logical CPUs (tests the path)"
     )
@@ -153,6 +164,19 @@ class TrainConfig:
         doc="refuse a model whose parameter count, estimated from the config before anything "
         "is built, is larger",
     )
+
+    def check(self) -> tuple[str, str] | None:
+        if self.distribution == "data_parallel" and self.backend != "jax":
+            return (
+                "distribution",
+                "data_parallel runs on Keras' JAX distribution API and needs train.backend: jax",
+            )
+        if self.backend == "jax" and self.strategy == "mirrored":
+            return (
+                "strategy",
+                "mirrored is TensorFlow's MirroredStrategy and needs train.backend: tensorflow",
+            )
+        return None
 
 
 @dataclass(frozen=True)
