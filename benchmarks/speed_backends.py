@@ -8,8 +8,9 @@ config), builds and compiles the model as ``train`` does, takes the first traini
 warms up on it (tracing, JAX compilation), then waits. This process then times them in
 interleaved rounds, the order alternating, only one worker busy at a time: each round asks
 each worker for a few ``train_on_batch`` steps on its batch (the same shapes on both: checked)
-and records the wall time. Figures: the median of the per-round ratios, and each backend's
-median step time as context.
+and records the wall time. Both backends pad length batches as JAX does (up to the ×1.5 grid
+of ``data/bucketing.py``), so their shapes match. Figures: the median of the per-round ratios,
+and each backend's median step time as context.
 """
 
 from __future__ import annotations
@@ -45,7 +46,12 @@ def worker(backend: str, task_name: str, quick: bool) -> None:
     from pipelines.spine.backend import keep_tensorflow_off_accelerators, select_backend
 
     select_backend(backend)
+    import data.bucketing
     from pipelines.spine import quiet
+
+    # The same batches on both backends: JAX's few-shapes padding (data/bucketing.py) on
+    # TensorFlow too, so the two steps run on the very same shapes.
+    data.bucketing.compiles_per_shape = lambda: True
 
     quiet.configure(False)
     quiet.load_tensorflow(False)

@@ -76,6 +76,7 @@ def measure(quick: bool) -> dict[str, Any]:
     import numpy as np
     import tensorflow as tf
 
+    from data.dataset_options import without_autotune
     from pipelines.registry import get_task
     from pipelines.spine import runner
     from pipelines.spine.config import load_config
@@ -95,12 +96,14 @@ def measure(quick: bool) -> dict[str, Any]:
             ours, prepared, _ = runner._prepare(task, cfg, Path(tmp))
         rows, labels = read_back(prepared.train, max_batches=4 * steps)
         padded = keras.utils.pad_sequences(rows, maxlen=cfg.data.max_length)  # keras-io's way
-        reference_data = (
+        # The same tf.data options as ours (data/dataset_options.py): with autotune on, an
+        # iterator's shutdown at the end of a fit can stall for seconds, which would be timed.
+        reference_data = without_autotune(
             tf.data.Dataset.from_tensor_slices((padded.astype("int32"), np.float32(labels)))
             .shuffle(len(rows), seed=cfg.seed)
             .batch(batch, drop_remainder=True)
             .repeat()
-            .prefetch(tf.data.AUTOTUNE)
+            .prefetch(2)
         )
         ours_data = prepared.train.repeat()
         vocabulary = len(prepared.info.vocabulary)
