@@ -23,7 +23,6 @@ import logging
 import os
 import re
 import shutil
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -154,16 +153,14 @@ def _silenced() -> Iterator[None]:
     logging.getLogger("tf2onnx").setLevel(logging.ERROR)
     previous = logging.getLogger("tensorflow").level
     logging.getLogger("tensorflow").setLevel(logging.ERROR)  # "Issue … table_initializer"
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with open(os.devnull, "wb") as null, contextlib.redirect_stdout(io.StringIO()):
-        os.dup2(null.fileno(), 2)
+    with (
+        open(os.devnull, "wb") as null,
+        contextlib.redirect_stdout(io.StringIO()),
+        quiet.stderr_fd_to(null.fileno()),
+    ):
         try:
             yield
         finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
             logging.getLogger("tensorflow").setLevel(previous)
 
 

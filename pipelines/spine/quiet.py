@@ -64,20 +64,29 @@ def load_tensorflow(verbose: bool) -> None:
 
 
 @contextlib.contextmanager
-def filtered_stderr() -> Iterator[None]:
-    """Runs the block with file descriptor 2 sent to a temporary file, then writes what was
-    captured to stderr without the :func:`is_noise` lines (native code writes to the file
-    descriptor directly, so ``sys.stderr`` alone cannot catch it)."""
+def stderr_fd_to(target_fileno: int) -> Iterator[None]:
+    """Runs the block with file descriptor 2 pointing at ``target_fileno`` (native code writes
+    to the file descriptor directly, so ``sys.stderr`` alone cannot catch it)."""
     sys.stderr.flush()
     saved = os.dup(2)
+    os.dup2(target_fileno, 2)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+@contextlib.contextmanager
+def filtered_stderr() -> Iterator[None]:
+    """Runs the block with file descriptor 2 sent to a temporary file, then writes what was
+    captured to stderr without the :func:`is_noise` lines."""
     with tempfile.TemporaryFile() as capture:
-        os.dup2(capture.fileno(), 2)
         try:
-            yield
+            with stderr_fd_to(capture.fileno()):
+                yield
         finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
             capture.seek(0)
             text = capture.read().decode("utf-8", errors="replace")
             kept = [line for line in text.splitlines(keepends=True) if not is_noise(line)]
