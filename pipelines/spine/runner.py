@@ -244,8 +244,9 @@ def evaluate(
     run's own metrics are never replaced by another file's."""
     cfg, info = load_run(task, run_dir)
     out_dir = run_dir
+    overrides = evaluation_overrides(overrides) if overrides else []
     if overrides:
-        cfg = load_config(task.config_class, run_dir / CONFIG_FILE, evaluation_overrides(overrides))
+        cfg = load_config(task.config_class, run_dir / CONFIG_FILE, overrides)
         out_dir = run_dir / "evaluations" / f"{split}-{time.strftime('%Y%m%d-%H%M%S')}"
         out_dir.mkdir(parents=True, exist_ok=True)
     model = load_best_model(run_dir)
@@ -256,7 +257,7 @@ def evaluate(
         "task": task.name,
         "split": split,
         "checkpoint": str(BEST_CHECKPOINT),
-        **({"overrides": evaluation_overrides(overrides)} if overrides else {}),
+        **({"overrides": overrides} if overrides else {}),
         **metrics,
         "seconds": round(time.perf_counter() - started, 2),
     }
