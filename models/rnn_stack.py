@@ -73,6 +73,14 @@ class RNNStack(keras.layers.Layer):
         return_sequences: whether the last layer returns every step or only the final output.
         return_state: also return the final states of every layer (and direction), in order.
         stateful: carry states across batches (fixed batch size needed).
+
+    A stateful stack carries the states itself, as non-trainable variables
+    (:attr:`carried_states`, one row per batch row), passed to its layers as their initial
+    state and assigned their final one. Keras' own ``stateful`` layers keep theirs in
+    untracked variables, which the JAX backend's stateless training step never sees: there the
+    state silently stayed zero (measured: two ``predict`` calls gave the same output). Tracked
+    variables come back from every backend's step. Like Keras' own, the carried state is not
+    part of a checkpoint (``save_own_variables`` skips it), so checkpoints of either kind load.
     """
 
     def __init__(
@@ -100,8 +108,7 @@ class RNNStack(keras.layers.Layer):
                 cell_class,
                 units,
                 return_sequences=return_sequences or index < num_layers - 1,
-                return_state=return_state,
-                stateful=stateful,
+                return_state=return_state or stateful,  # the stack carries the states
                 recurrent_dropout=recurrent_dropout,
                 name=f"{cell_name(cell_class)}_{index}",
             )
@@ -134,6 +141,7 @@ class RNNStack(keras.layers.Layer):
         self.return_sequences = return_sequences
         self.return_state = return_state
         self.stateful = stateful
+        self.carried_states: list[keras.Variable] = []  # made by build() when stateful
         self.supports_masking = True
         state_size = cell_class(units).state_size  # unbuilt, only to count states per cell
         self._states_per_layer = (2 if bidirectional else 1) * (
@@ -147,21 +155,46 @@ class RNNStack(keras.layers.Layer):
                 self.dropout_layers[index - 1].build(shape)
             layer.build(shape)
             output_shape = layer.compute_output_shape(shape)
-            shape = tuple(output_shape[0] if self.return_state else output_shape)
+            shape = tuple(output_shape[0] if self.return_state or self.stateful else output_shape)
+        self.carried_states = []
+        if self.stateful:
+            if input_shape[0] is None:
+                raise ValueError("stateful: the stack needs a fixed batch size to carry states")
+            self.carried_states = [
+                self.add_weight(
+                    shape=(input_shape[0], self.units),
+                    initializer="zeros",
+                    trainable=False,
+                    name=f"carried_state_{index}",
+                )
+                for index in range(self.num_layers * self._states_per_layer)
+            ]
 
     def call(self, inputs, mask=None, training=None):
         x = inputs
         states = []
+        per_layer = self._states_per_layer
         for index, layer in enumerate(self.rnn_layers):
             layer_input = x
             if index > 0 and self.dropout > 0:
                 layer_input = self.dropout_layers[index - 1](x, training=training)
-            output = layer(layer_input, mask=mask, training=training)
-            if self.return_state:
+            carried = self.carried_states[index * per_layer : (index + 1) * per_layer]
+            initial = {"initial_state": [v.value for v in carried]} if carried else {}
+            output = layer(layer_input, mask=mask, training=training, **initial)
+            if self.return_state or self.stateful:
                 output, *layer_states = output
                 states.extend(layer_states)
+                for variable, state in zip(carried, layer_states):  # none if not stateful
+                    variable.assign(ops.cast(state, variable.dtype))
             x = self._residual(index, output, x)
         return [x, *states] if self.return_state else x
+
+    def save_own_variables(self, store):
+        """Nothing of the stack's own: its only variables are the carried states, which a
+        checkpoint does not keep (as for Keras' own stateful layers)."""
+
+    def load_own_variables(self, store):
+        """See :meth:`save_own_variables`."""
 
     def _residual(self, index: int, output, layer_input):
         """The residual rule: a layer after the first adds its input when the shapes match
@@ -213,12 +246,8 @@ class RNNStack(keras.layers.Layer):
 
     def reset_states(self) -> None:
         """Zeroes carried states (stateful stacks), e.g. at the start of an epoch."""
-        for layer in self.rnn_layers:
-            if isinstance(layer, keras.layers.Bidirectional):
-                layer.forward_layer.reset_states()
-                layer.backward_layer.reset_states()
-            else:
-                layer.reset_states()
+        for variable in self.carried_states:
+            variable.assign(ops.zeros(variable.shape, variable.dtype))
 
     def get_config(self):
         config = super().get_config()

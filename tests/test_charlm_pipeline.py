@@ -87,7 +87,9 @@ def test_generation_is_greedy_consistent_with_the_full_model(trained):
     cfg, info = runner.load_run(task, run_dir)
     windows = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, mode="windows"))
     plain = task.build_model(windows, info)
-    plain.set_weights(model.get_weights())
+    # Trainable weights only: the stateful model's weights also hold its carried state.
+    for mine, theirs in zip(plain.trainable_weights, model.trainable_weights, strict=True):
+        mine.assign(theirs)
     for text, prompt in zip(texts, [prime, "Fi"], strict=True):
         logits = keras.ops.convert_to_numpy(plain(vocabulary.encode(text)[None]))[0]
         predicted = vocabulary.decode(logits[:, 1:].argmax(-1) + 1)  # unknown never chosen
@@ -235,25 +237,28 @@ def test_unit_activations_are_the_stack_outputs():
         charlm_inspect.unit_activations(gru, ids, "cell")
 
 
-def test_lane_state_keeper_undoes_calls_between_steps_and_resets_per_pass():
+def test_lane_state_keeper_resets_per_epoch_pass_and_validation_only():
     model = CharLanguageModel(8, 3, rnn={"units": 4}, stateful=True, batch_size=2)
     keeper = LaneStateKeeper(batches_per_pass=2)
     keeper.set_model(model)
     x = np.array([[1, 2, 3], [4, 5, 6]], dtype="int32")
-    states = lambda: [v.numpy().copy() for v in keeper._state_variables()]  # noqa: E731
+    states = lambda: [v.numpy().copy() for v in model.encoder.carried_states]  # noqa: E731
     keeper.on_epoch_begin(0)
     keeper.on_train_batch_begin(0)
     model(x)  # a training step moves the lanes' state
     keeper.on_train_batch_end(0)
     after_step = states()
-    model(x[:, ::-1])  # e.g. the gradient-norm probe between steps
-    keeper.on_train_batch_begin(1)
-    for restored, kept in zip(states(), after_step, strict=True):
-        np.testing.assert_array_equal(restored, kept)
+    assert all(np.any(s) for s in after_step)
+    keeper.on_train_batch_begin(1)  # the same pass goes on: the state is left alone
+    for kept, now in zip(after_step, states(), strict=True):
+        np.testing.assert_array_equal(kept, now)
     model(x)
     keeper.on_train_batch_end(1)
     keeper.on_train_batch_begin(2)  # a new pass over the lanes starts from zero
     assert all(not np.any(s) for s in states()) and keeper.resets == 2
+    model(x)
+    keeper.on_test_begin()  # validation lanes start from zero too
+    assert all(not np.any(s) for s in states()) and keeper.resets == 3
 
 
 def test_windows_mode_trains_and_reads_windows_from_zero(tmp_path):

@@ -180,3 +180,67 @@ def test_checkpoints_saved_before_layer_norm_rnn_still_load(cell, tmp_path, monk
     assert [(w.name, w.shape) for w in restored.weights] == [(w.name, w.shape) for w in old.weights]
     for new, before in zip(restored.weights, old.weights, strict=True):
         np.testing.assert_array_equal(new.numpy(), before.numpy())
+
+
+# The stateful stack's own carried state, checked on the backend given in argv[1]: two
+# windows read one after the other equal the second half of the whole sequence read at once
+# (same weights), through a direct call and through predict_on_batch (the backend's compiled,
+# stateless step: on JAX, Keras' own stateful layers lost their state there).
+STATEFUL_CHECK = r"""
+import os, sys
+os.environ["KERAS_BACKEND"] = sys.argv[1]
+sys.path.insert(0, sys.argv[2])
+import keras, numpy as np
+from models.rnn_stack import RNNStack
+
+x = np.random.default_rng(0).normal(size=(3, 8, 4)).astype("float32")
+for cell, bidirectional in (("lstm", False), ("ln_gru", False), ("ln_lstm", True)):
+    settings = dict(cell=cell, units=5, num_layers=2, bidirectional=bidirectional, residual=True)
+    whole = RNNStack(**settings)
+    whole_out = keras.ops.convert_to_numpy(whole(x))
+    stateful = RNNStack(**settings, stateful=True)
+    stateful.build((3, None, 4))
+    for mine, theirs in zip(stateful.trainable_weights, whole.trainable_weights, strict=True):
+        mine.assign(theirs)
+    assert len(stateful.carried_states) == 2 * (2 if bidirectional else 1) * (
+        2 if "lstm" in cell else 1
+    )
+    if bidirectional:  # the backward direction reads windows in reverse: no whole-sequence twin
+        continue
+    stateful(x[:, :4])
+    second = keras.ops.convert_to_numpy(stateful(x[:, 4:]))
+    np.testing.assert_allclose(second, whole_out[:, 4:], atol=1e-5)
+    stateful.reset_states()
+    assert not any(np.any(keras.ops.convert_to_numpy(v)) for v in stateful.carried_states)
+    model = keras.Sequential([keras.Input((4, 4), batch_size=3), stateful])
+    model.predict_on_batch(x[:, :4])
+    second = model.predict_on_batch(x[:, 4:])
+    np.testing.assert_allclose(second, whole_out[:, 4:], atol=1e-5)
+print("ok")
+"""
+
+
+@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
+def test_stateful_stack_carries_its_state_on_every_backend(backend):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    result = subprocess.run(
+        [sys.executable, "-c", STATEFUL_CHECK, backend, str(root)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0 and result.stdout.strip().endswith("ok"), result.stderr[-3000:]
+
+
+def test_stateful_checkpoints_load_without_the_carried_state(tmp_path):
+    model = CharLanguageModel(8, 3, rnn={"units": 4}, stateful=True, batch_size=2)
+    x = np.array([[1, 2, 3], [4, 5, 6]], dtype="int32")
+    first = keras.ops.convert_to_numpy(model(x))
+    model(x)  # moves the carried state, which the file does not keep
+    model.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras")
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(loaded(x)), first, atol=1e-6)

@@ -145,3 +145,24 @@ def test_worker_options_are_checked_before_anything_starts():
         "error: --workers: starts its own local processes; drop --coordinator/--num-processes/"
         "--process-id (and the PIPELINES_* variables)"
     )
+
+
+def test_two_workers_split_a_stateful_char_lm_by_lanes(tmp_path):
+    """The char LM's carried state (one row per lane) is split by rows like its batches: two
+    processes end with the one-process weights and validation loss (no dropout in the tiny
+    config, so the steps are the same)."""
+    config = ("--config", str(tiny_config("charlm")), "--set", "train.backend=jax")
+    runs = {}
+    for count in ("1", "2"):
+        runs[count] = tmp_path / count
+        result = run_cli(
+            "train", "charlm", *config, "--workers", count, "--run-dir", str(runs[count])
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+    (final_one,), (final_two,) = (
+        sorted((d / "backup").glob("epoch-*"))[-1:] for d in runs.values()
+    )
+    for a, b in zip(_variables(final_one), _variables(final_two), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    for row_one, row_two in zip(_history(runs["1"]), _history(runs["2"]), strict=True):
+        assert abs(row_one["val_loss"] - row_two["val_loss"]) <= 1e-5

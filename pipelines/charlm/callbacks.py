@@ -5,7 +5,6 @@ from __future__ import annotations
 import sys
 
 import keras
-import numpy as np
 
 from data.char_text import CharVocabulary
 from pipelines.charlm.serving import sampler
@@ -16,10 +15,10 @@ class LaneStateKeeper(keras.callbacks.Callback):
 
     The carried state is zeroed when an epoch begins, when a pass over the lanes starts again
     (``train.steps_per_epoch`` can cut passes), and before validation (the validation lanes
-    start from zero; the epoch's training state is not needed after it). Between training
-    batches the state is snapshotted and put back, so a callback that runs the model in
-    between (the gradient-norm probe) cannot move the lanes' state. The step count continues
-    over a resumed run (``state_attributes``, saved by ``RunCheckpoint``).
+    start from zero; the epoch's training state is not needed after it). Nothing else runs
+    the model between training steps (gradient norms come from the step itself), so the state
+    is otherwise left alone. The step count continues over a resumed run
+    (``state_attributes``, saved by ``RunCheckpoint``).
     """
 
     state_attributes = ("_steps",)
@@ -29,14 +28,15 @@ class LaneStateKeeper(keras.callbacks.Callback):
         self.batches_per_pass = batches_per_pass
         self.resets = 0
         self._steps = 0
-        self._snapshot: list[np.ndarray] | None = None
-
-    def _state_variables(self) -> list:
-        return [v for layer in self.model.encoder.rnn_layers for v in layer.states]
 
     def _reset(self) -> None:
+        # On JAX, fit keeps the variables' values in its own state during an epoch: write it
+        # back first, so the zeros below are what the next step reads (fit re-reads the
+        # variables after a callback synced them).
+        sync = getattr(self.model, "jax_state_sync", None)
+        if sync is not None:
+            sync()
         self.model.reset_states()
-        self._snapshot = None
         self.resets += 1
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -45,13 +45,9 @@ class LaneStateKeeper(keras.callbacks.Callback):
     def on_train_batch_begin(self, batch, logs=None):
         if self._steps and self._steps % self.batches_per_pass == 0:
             self._reset()
-        elif self._snapshot is not None:
-            for variable, value in zip(self._state_variables(), self._snapshot, strict=True):
-                variable.assign(value)
 
     def on_train_batch_end(self, batch, logs=None):
         self._steps += 1
-        self._snapshot = [v.numpy() for v in self._state_variables()]
 
     def on_test_begin(self, logs=None):
         self._reset()

@@ -188,6 +188,8 @@ def _prepare(task: Task, cfg: Any, run_dir: Path) -> tuple[keras.Model, Prepared
             # reshuffle seeds by every pass that iterator starts: a resumed stream's skip
             # starts several, and the resumed run would see other batches.
             model._symbolic_build(data_batch=prepared.probe_batch)
+        if cfg.train.distribution == "data_parallel":
+            data_parallel.forward_per_device(model)
     task.say(f"model: {model.count_params():,} parameters, {replicas} replica(s)")
     return model, prepared, epoch_steps
 
