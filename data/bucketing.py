@@ -39,14 +39,23 @@ def length_boundaries(longest: int, first: int = 8, ratio: float = 1.2) -> list[
     return sorted(boundaries)
 
 
-def batch_count(lengths: Sequence[int] | np.ndarray, batch_size: int, bucketed: bool) -> int:
-    """Batches :func:`batch_by_length` yields for examples of these ``lengths``."""
+def batch_count(
+    lengths: Sequence[int] | np.ndarray,
+    batch_size: int,
+    bucketed: bool,
+    counts: Sequence[int] | np.ndarray | None = None,
+) -> int:
+    """Batches :func:`batch_by_length` yields for examples of these ``lengths`` (``lengths[i]``
+    ``counts[i]`` times when given: a histogram, for streams never held in memory)."""
     lengths = np.asarray(lengths, dtype=np.int64)
-    if not bucketed or len(lengths) == 0:
-        return -(-len(lengths) // batch_size)
+    counts = np.ones_like(lengths) if counts is None else np.asarray(counts, dtype=np.int64)
+    total = int(counts.sum())
+    if not bucketed or total == 0:
+        return -(-total // batch_size)
     # tf.data's bucket i holds boundaries[i-1] <= length < boundaries[i].
     buckets = np.searchsorted(length_boundaries(int(lengths.max())), lengths, side="right")
-    return int(np.sum(-(-np.bincount(buckets) // batch_size)))
+    per_bucket = np.bincount(buckets, weights=counts).astype(np.int64)
+    return int(np.sum(-(-per_bucket // batch_size)))
 
 
 GRID_FIRST, GRID_RATIO = 8, 1.5
@@ -105,9 +114,12 @@ def batch_by_length(
     bucket_by_length: bool,
     map_batch: Callable[..., Any] | None = None,
     few_shapes: bool | None = None,
+    counts: Sequence[int] | np.ndarray | None = None,
 ) -> Batches:
     """Pads ``ds`` (one example per element, ``lengths[i]`` the length ``length_of`` gives
-    for element ``i``) into batches of ``batch_size``, bucketed by length when asked.
+    for element ``i``) into batches of ``batch_size``, bucketed by length when asked. With
+    ``counts``, ``lengths`` is a histogram: ``counts[i]`` elements have length ``lengths[i]``
+    (a stream's lengths, counted in a pass, never held one per element).
 
     Padding is 0. ``map_batch`` is mapped over the padded batches (e.g. to split inputs from
     targets). The result is prefetched, autotune off (see ``dataset_options``).
@@ -117,7 +129,7 @@ def batch_by_length(
     (:func:`grid_size`): a pass then has a dozen sequence lengths instead of one per batch,
     for ≤ 50% more padding on a batch (which the masks ignore as they do any padding).
     """
-    if len(lengths) == 0:
+    if len(lengths) == 0 or (counts is not None and int(np.sum(counts)) == 0):
         raise ValueError("no examples to batch")
     if bucket_by_length:
         boundaries = length_boundaries(int(np.max(lengths)))
@@ -129,7 +141,7 @@ def batch_by_length(
         )
     else:
         ds = ds.padded_batch(batch_size, padded_shapes=padded_shapes)
-    count = batch_count(lengths, batch_size, bucket_by_length)
+    count = batch_count(lengths, batch_size, bucket_by_length, counts)
     ds = ds.apply(tf.data.experimental.assert_cardinality(count))
     if compiles_per_shape() if few_shapes is None else few_shapes:
         spec = ds.element_spec

@@ -1,17 +1,22 @@
 """The char-LM data path in three calls: :func:`read_splits` (the splits' text, one read),
 :func:`training_batches` and :func:`evaluation_batches` (the windows a model reads, in the
-order its ``data.mode`` needs, with their exact count)."""
+order its ``data.mode`` needs, with their exact count). ``data.source: stream`` never holds
+the text: :func:`stream_index` (one pass over the files), then :func:`stream_training` and
+:func:`stream_evaluation` (the same batches, read from the files as they are consumed)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 import numpy as np
 
+from data.char_stream import stream_evaluation_batches, stream_training_batches
+from data.char_stream_index import CharStreamIndex
 from data.char_text import (
     SPLITS,
     CharBatches,
+    CharVocabulary,
     evaluation_lanes,
     evaluation_windows,
     lane_windows,
@@ -36,7 +41,7 @@ PROTOCOLS = {
 class CharDataSettings(Protocol):
     """The ``data`` config keys this module reads (``pipelines.charlm.config.CharLMData``)."""
 
-    source: str  # sample | files | tfds
+    source: str  # sample | files | tfds | stream
     tfds_name: str
     tfds_data_dir: str | None
     path: str
@@ -64,6 +69,8 @@ def read_splits(data: CharDataSettings, splits: Sequence[str]) -> tuple[str, ...
     for split in splits:
         if split not in SPLITS:
             raise ValueError(f"split must be 'train', 'validation' or 'test', got {split!r}")
+    if data.source == "stream":
+        raise ValueError("data.source stream is never read whole: use stream_index")
     if data.source == "tfds":  # TFDS stores each split apart
         texts = [_newlines(_tfds_text(data, split), data) for split in splits]
     else:  # one text, read once and cut into the three splits
@@ -80,6 +87,15 @@ def read_splits(data: CharDataSettings, splits: Sequence[str]) -> tuple[str, ...
         parts = split_text(text, data.split)
         texts = [parts[split] for split in splits]
     return tuple(_capped(text, split, data) for text, split in zip(texts, splits, strict=True))
+
+
+def read_split_head(data: CharDataSettings, split: str, limit: int) -> str:
+    """The first ``limit`` characters of ``split`` (within its cap), of any source; a
+    stream's without reading it whole."""
+    if data.source == "stream":
+        cap = data.max_train_chars if split == "train" else data.max_eval_chars
+        return stream_index(data).head(split, limit if cap is None else min(cap, limit))
+    return read_split(data, split)[:limit]
 
 
 def _tfds_text(data: CharDataSettings, split: str) -> str:
@@ -111,3 +127,57 @@ def evaluation_batches(data: CharDataSettings, ids: np.ndarray, batch_size: int)
     if data.mode == "stateful":
         return evaluation_lanes(ids, batch_size, data.window)
     return evaluation_windows(ids, data.window, batch_size)
+
+
+def stream_index(
+    data: CharDataSettings, progress: Callable[[str], None] | None = None
+) -> CharStreamIndex:
+    """One pass over the files of ``data.path`` (``data.source: stream``): the splits' byte
+    ranges and character counts, the training characters and the validation characters'
+    counts (each within its cap); ``progress`` hears how far it got on a large corpus."""
+    return CharStreamIndex.build(
+        data.path,
+        data.split,
+        data.newlines,
+        data.max_train_chars,
+        data.max_eval_chars,
+        progress,
+    )
+
+
+def stream_training(
+    data: CharDataSettings,
+    index: CharStreamIndex,
+    vocabulary: CharVocabulary,
+    batch_size: int,
+    seed: int,
+    share: tuple[int, int] = (0, 1),
+) -> CharBatches:
+    """:func:`training_batches` read from the files, only this process's rows
+    (``share = (process, processes)``)."""
+    random = data.random_offset or data.mode == "windows"
+    return stream_training_batches(
+        index,
+        vocabulary,
+        data.mode,
+        data.window,
+        batch_size,
+        seed if random else None,
+        data.max_train_chars,
+        share,
+    )
+
+
+def stream_evaluation(
+    data: CharDataSettings,
+    index: CharStreamIndex,
+    vocabulary: CharVocabulary,
+    split: str,
+    batch_size: int,
+    share: tuple[int, int] = (0, 1),
+) -> CharBatches:
+    """:func:`evaluation_batches` of ``split`` read from the files (``stateful``: this
+    process's lanes; ``windows``: every batch whole, as validation is never sliced)."""
+    return stream_evaluation_batches(
+        index, vocabulary, split, data.mode, data.window, batch_size, data.max_eval_chars, share
+    )

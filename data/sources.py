@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import os
 import socket
 from pathlib import Path
@@ -33,6 +34,31 @@ def resolve_data_path(path: str) -> Path:
             f"absolute path, or use --data sample for the bundled sample)"
         )
     return resolved
+
+
+def data_files(path: str, key: str) -> list[Path]:
+    """The files config key ``key`` names with ``path`` (absolute, or under DATA_ROOT): one
+    file, every file directly in a directory (not hidden), or every file a glob matches
+    (``**`` crosses directories); sorted by name. None there is a one-line error naming
+    ``key``."""
+    where = path if os.path.isabs(path) else str(data_root() / path)
+    if glob.has_magic(where):
+        files = sorted(Path(p) for p in glob.glob(where, recursive=True) if Path(p).is_file())
+        if not files:
+            raise DataUnavailableError(f"{key}: no file matches {where} (DATA_ROOT={data_root()})")
+        return files
+    resolved = Path(where)
+    if resolved.is_dir():
+        files = sorted(p for p in resolved.iterdir() if p.is_file() and not p.name.startswith("."))
+        if not files:
+            raise DataUnavailableError(f"{key}: {resolved}: directory has no files")
+        return files
+    if not resolved.exists():
+        raise DataUnavailableError(
+            f"{key}: {resolved}: not found (DATA_ROOT={data_root()}; a file, a directory or a "
+            f"glob such as corpus/*.txt; set DATA_ROOT or give an absolute path)"
+        )
+    return [resolved]
 
 
 def sample_path(*parts: str) -> Path:

@@ -5,29 +5,43 @@ returns the pairs of the splits asked for (:func:`load_split`: one split);
 :func:`learn_vocabularies` learns both vocabularies from train; :func:`training_pairs` and
 :meth:`Vocabularies.encode` turn pairs into token ids, which
 :func:`data.translation_text.pair_dataset` batches.
+
+``data.source: stream`` never holds the training pairs: :func:`scan_training` reads the
+files once (counts, vocabularies, validation pairs) and :func:`streamed_batches` reads
+them again every epoch through tf.data (see :mod:`data.translation_stream`);
+:func:`load_splits` still gives validation and test, collected from the same files.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from data.bucketing import Batches
 from data.data_config_error import DataConfigError
 from data.data_format_error import DataFormatError
 from data.sources import carve_validation, resolve_data_path, sample_path, tfds_load
 from data.translation_pairs import (
     ENGLISH_COLUMN,
+    PairFormatError,
     SentencePairs,
     make_pairs,
     pair_groups,
     read_tab_pairs,
     split_three_ways,
 )
-from data.translation_text import EncodedPairs, encode_all, learn_vocabulary, make_vectorizer
+from data.translation_stream import StreamScan, scan_pairs, train_batches
+from data.translation_text import (
+    EncodedPairs,
+    encode_all,
+    learn_vocabulary,
+    make_vectorizer,
+    vocabulary_from_counts,
+)
 
 if TYPE_CHECKING:
     from pipelines.translation.config import TranslationData
@@ -51,6 +65,8 @@ def load_splits(data: TranslationData, splits: Sequence[str]) -> tuple[SentenceP
     for split in splits:
         if split not in SPLITS:
             raise ValueError(f"split must be train, validation or test, got {split!r}")
+    if data.source == "stream":
+        return _streamed_splits(data, splits)
     read: tuple[SentencePairs, dict[str, np.ndarray]] | None = None
     by_split = []
     for split in splits:
@@ -98,12 +114,13 @@ def _split_pairs(data: TranslationData) -> tuple[SentencePairs, dict[str, np.nda
     return pairs, splits
 
 
-def _require_train_and_validation(origin: str, total: int, splits: dict[str, np.ndarray]) -> None:
+def _require_train_and_validation(origin: str, total: int, splits: dict[str, Any]) -> None:
     """Fails naming ``origin`` when the split left train or validation without a pair (a
-    model cannot be trained and checked on nothing)."""
-    if all(len(splits[name]) for name in ("train", "validation")):
+    model cannot be trained and checked on nothing); ``splits``: indices or counts."""
+    counts = {name: v if isinstance(v, int) else len(v) for name, v in splits.items()}
+    if all(counts[name] for name in ("train", "validation")):
         return
-    sizes = ", ".join(f"{name} {len(indices)}" for name, indices in splits.items())
+    sizes = ", ".join(f"{name} {count}" for name, count in counts.items())
     fractions = "data.validation_fraction" + (", data.test_fraction" if "test" in splits else "")
     need = (
         f"give at least {len(splits)} pairs"  # one per split: the smallest file that splits
@@ -121,6 +138,8 @@ def pairs_origin(data: TranslationData) -> str:
     or the TFDS dataset."""
     if data.source == "tfds":
         return f"TFDS {data.tfds_name}"
+    if data.source == "stream":
+        return data.train_path
     return str(_pair_file(data))
 
 
@@ -148,6 +167,27 @@ def _columns(data: TranslationData) -> tuple[int, int]:
         f"{data.target_language!r}: pair files are english<TAB>other, so exactly one side "
         f"must be 'en'"
     )
+
+
+def _streamed_splits(data: TranslationData, splits: Sequence[str]) -> tuple[SentencePairs, ...]:
+    """``stream``: the validation and test pairs asked for, collected in one pass over the
+    files and cut to ``data.max_eval_examples`` as the other sources' are; train is never
+    collected (it is streamed: :func:`scan_training`)."""
+    if "train" in splits:
+        raise ValueError("data.source stream: the training pairs are streamed, not loaded")
+    scan = scan_pairs(data, _columns(data), keep=splits)
+    _require_pairs(data, scan)
+    return tuple(
+        _capped(scan.kept[split], np.arange(len(scan.kept[split])), split, data) for split in splits
+    )
+
+
+def _require_pairs(data: TranslationData, scan: StreamScan) -> None:
+    """A stream with no pair at all, or none in train or validation, fails naming it."""
+    total = sum(scan.pairs.values())
+    if total == 0:
+        raise PairFormatError(f"{pairs_origin(data)}: no sentence pairs found")
+    _require_train_and_validation(pairs_origin(data), total, scan.pairs)
 
 
 def _tfds_pairs(data: TranslationData, split: str) -> SentencePairs:
@@ -199,6 +239,61 @@ def learn_vocabularies(train: SentencePairs, data: TranslationData) -> Vocabular
             train.targets, data.target_vocabulary_size, lowercase=False, special=True
         ),
         lowercase_source=data.lowercase_source,
+    )
+
+
+def scan_training(
+    data: TranslationData, progress: Callable[[str], None] | None = None
+) -> tuple[StreamScan, Vocabularies, SentencePairs]:
+    """``stream``: one pass over the files for training: what it found (pair counts, the
+    training lengths the batches are counted from), both vocabularies learned from the
+    training tokens counted on the way (as :func:`learn_vocabularies` learns them from the
+    same pairs), and the validation pairs (cut to ``data.max_eval_examples``). No training
+    pair of at most ``data.max_train_length`` tokens is an error naming the files and key."""
+    scan = scan_pairs(
+        data, _columns(data), keep=("validation",), count_train=True, progress=progress
+    )
+    _require_pairs(data, scan)
+    if not scan.lengths:
+        raise DataFormatError(
+            f"{pairs_origin(data)}: all {scan.dropped} training pairs are longer than "
+            f"data.max_train_length={data.max_train_length} tokens (the shortest has "
+            f"{scan.shortest_dropped} on its longer side, the target counting its start "
+            f"token); raise data.max_train_length"
+        )
+    vocabularies = Vocabularies(
+        source=vocabulary_from_counts(
+            scan.source_counts, data.source_vocabulary_size, special=False
+        ),
+        target=vocabulary_from_counts(
+            scan.target_counts, data.target_vocabulary_size, special=True
+        ),
+        lowercase_source=data.lowercase_source,
+    )
+    validation = scan.kept["validation"]
+    capped = _capped(validation, np.arange(len(validation)), "validation", data)
+    return scan, vocabularies, capped
+
+
+def streamed_batches(
+    data: TranslationData,
+    scan: StreamScan,
+    vocabularies: Vocabularies,
+    *,
+    batch_size: int,
+    shuffle_seed: int,
+) -> Batches:
+    """``stream``: the training batches read from the files every epoch
+    (:func:`data.translation_stream.train_batches`), as :func:`training_pairs` and
+    :func:`~data.translation_text.pair_dataset` make them from pairs in memory."""
+    return train_batches(
+        data,
+        _columns(data),
+        scan,
+        vocabularies.source,
+        vocabularies.target,
+        batch_size=batch_size,
+        shuffle_seed=shuffle_seed,
     )
 
 

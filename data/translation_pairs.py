@@ -12,7 +12,7 @@ import numpy as np
 
 from data.data_format_error import DataFormatError
 from data.sources import carve_validation
-from data.text_files import read_lines
+from data.text_files import TextEncodingError, read_lines
 
 Normalization = Literal["NFC", "NFKC"]
 GroupBy = Literal["source", "connected"]
@@ -72,21 +72,43 @@ def read_tab_pairs(
     sources: list[str] = []
     targets: list[str] = []
     for number, line in enumerate(read_lines(path), start=1):
-        if not line.strip():
-            continue
-        fields = line.split("\t")
-        if len(fields) < 2:
-            raise PairFormatError(
-                f"{path}:{number}: expected english<TAB>translation, found no tab"
-            )
-        for column in (source_column, target_column):
-            if not fields[column].strip():
-                raise PairFormatError(f"{path}:{number}: column {column + 1} is empty")
-        sources.append(fields[source_column])
-        targets.append(fields[target_column])
+        pair = parse_pair_line(line, path, number, source_column, target_column)
+        if pair is not None:
+            sources.append(pair[0])
+            targets.append(pair[1])
     if not sources:
         raise PairFormatError(f"{path}: no sentence pairs found")
     return make_pairs(sources, targets, form)
+
+
+def parse_pair_line(
+    line: str, path: str | Path, number: int, source_column: int, target_column: int
+) -> tuple[str, str] | None:
+    """(source, target) fields of one ``english<TAB>other[<TAB>...]`` line, as written;
+    ``None`` for a blank line; a line without a tab or with an empty sentence raises
+    :class:`PairFormatError` naming ``path:number``."""
+    if not line.strip():
+        return None
+    fields = line.split("\t")
+    if len(fields) < 2:
+        raise PairFormatError(f"{path}:{number}: expected english<TAB>translation, found no tab")
+    for column in (source_column, target_column):
+        if not fields[column].strip():
+            raise PairFormatError(f"{path}:{number}: column {column + 1} is empty")
+    return fields[source_column], fields[target_column]
+
+
+def decode_pair_line(raw: bytes, path: str | Path, number: int) -> str:
+    """One line of a pair file as text (a leading byte-order mark dropped, as
+    :func:`data.text_files.read_text` drops it); a byte that is not UTF-8 raises
+    :class:`~data.text_files.TextEncodingError` naming ``path:number``."""
+    try:
+        return raw.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError as err:
+        raise TextEncodingError(
+            f"{path}:{number}: not UTF-8 (byte 0x{raw[err.start]:02x} at byte {err.start + 1} "
+            f"of the line)"
+        ) from None
 
 
 def pair_groups(pairs: SentencePairs, by: GroupBy) -> np.ndarray:

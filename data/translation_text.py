@@ -11,7 +11,8 @@ import tensorflow as tf
 from data.bucketing import Batches, batch_by_length
 from data.text_vectorizer import adapt_vectorizer, encode_texts, pad_batch, whitespace_vectorizer
 from data.text_vectorizer import texts_to_ids as texts_to_ids  # the translation modules' import
-from data.whitespace_vectorizer import WhitespaceVectorizer
+from data.token_counts import TokenCounts
+from data.whitespace_vectorizer import OOV, PADDING, WhitespaceVectorizer
 
 PAD_ID, UNK_ID, START_ID, END_ID = 0, 1, 2, 3
 START_TOKEN, END_TOKEN = "[START]", "[END]"
@@ -76,6 +77,18 @@ def learn_vocabulary(
         return learned
     words = [t for t in learned[2:] if t not in (START_TOKEN, END_TOKEN)]
     return [*SPECIAL_TOKENS, *words]
+
+
+def vocabulary_from_counts(counts: TokenCounts, vocabulary_size: int, special: bool) -> list[str]:
+    """:func:`learn_vocabulary`'s vocabulary from token counts taken in a streaming pass
+    (``data.source: stream``): the same tokens in the same order as adapting on the same
+    texts would give."""
+    extra = 2 if special else 0
+    ranked = counts.ranked(drop=(PADDING.encode(), OOV.encode()))
+    words = [token.decode("utf-8") for token, _ in ranked[: max(0, vocabulary_size - extra - 2)]]
+    if not special:
+        return [PADDING, OOV, *words]
+    return [*SPECIAL_TOKENS, *(w for w in words if w not in (START_TOKEN, END_TOKEN))]
 
 
 def encode_all(

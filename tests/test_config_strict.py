@@ -74,8 +74,8 @@ def test_usage_mistakes_are_one_error_line():
     )
     assert result.returncode == 2
     assert result.stderr.splitlines() == [
-        "error: argument --data: invalid choice: 'web' (choose from 'sample', 'files', 'tfds') "
-        "(python -m pipelines --help)"
+        "error: argument --data: invalid choice: 'web' "
+        "(choose from 'sample', 'files', 'tfds', 'stream') (python -m pipelines --help)"
     ]
 
 

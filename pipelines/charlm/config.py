@@ -21,15 +21,19 @@ TYPICAL_CHARS = 100  # distinct characters of a training text (Tiny Shakespeare 
 class CharLMData:
     """Where the text comes from and how it is cut into training windows."""
 
-    source: Literal["sample", "files", "tfds"] = param(
-        "sample", doc="sample (bundled Tiny Shakespeare), files (data.path), tfds (data.tfds_name)"
+    source: Literal["sample", "files", "tfds", "stream"] = param(
+        "sample",
+        doc="sample (bundled Tiny Shakespeare), files (data.path), tfds (data.tfds_name), "
+        "stream (data.path read in chunks through tf.data, never whole: corpora larger than "
+        "memory; each process reads its own lanes)",
     )
     tfds_name: str = param("tiny_shakespeare", doc="one text per split (train/validation/test)")
     tfds_data_dir: str | None = param(None, doc="TFDS data dir; null = TFDS default")
     path: str = param(
         "tinyshakespeare/input.txt",
         doc="files: one UTF-8 text under DATA_ROOT or absolute; sample and files split 90/5/5 "
-        "as TFDS",
+        "as TFDS. stream: a file, a directory (its files) or a glob (books/*.txt), sorted; "
+        "each file split by bytes, its first 90% train, then 5% validation, 5% test",
     )
     mode: Literal["stateful", "windows"] = param(
         "stateful",
@@ -38,8 +42,9 @@ class CharLMData:
     )
     split: Literal["tfds", "nanogpt"] = param(
         "tfds",
-        doc="sample/files: tfds = 90/5/5 as TFDS tiny_shakespeare; nanogpt = nanoGPT's first "
-        "90% train, last 10% validation (test is the same last 10%: it has no test split)",
+        doc="sample/files/stream: tfds = 90/5/5 as TFDS tiny_shakespeare; nanogpt = nanoGPT's "
+        "first 90% train, last 10% validation (test is the same last 10%: it has no test "
+        "split); stream cuts each file so, by bytes",
     )
     newlines: Literal["normalize", "keep"] = param(
         "normalize", doc="normalize: \\r\\n and \\r read as \\n (a kept \\r makes each \\n free)"

@@ -285,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from data.char_corpus import read_split
+    from data.char_corpus import read_split_head
     from data.char_text import CharVocabulary, normalize_newlines
     from data.text_files import read_text
     from pipelines.registry import get_task
@@ -302,7 +302,7 @@ def _run(args: argparse.Namespace) -> int:
         text = read_text(args.text)
         text = normalize_newlines(text) if cfg.data.newlines == "normalize" else text
     else:
-        text = read_split(cfg.data, "validation")
+        text = read_split_head(cfg.data, "validation", args.chars)
     text = text[: args.chars]
     vocabulary = CharVocabulary.from_list(info.vocabulary)
     activations = unit_activations(model, vocabulary.encode(text), args.state)

@@ -35,6 +35,9 @@ from data.char_corpus import (
     evaluation_batches,
     read_split,
     read_splits,
+    stream_evaluation,
+    stream_index,
+    stream_training,
     training_batches,
 )
 from data.char_text import CharVocabulary
@@ -77,6 +80,8 @@ class CharLMTask(Task[CharLMConfig, CharLMInfo]):
 
     def prepare(self, cfg: CharLMConfig) -> Prepared[CharLMInfo]:
         _check(cfg)
+        if cfg.data.source == "stream":
+            return self._prepare_stream(cfg)
         train_text, validation_text = read_splits(cfg.data, ("train", "validation"))
         vocabulary = CharVocabulary.from_text(train_text)
         validation_ids = vocabulary.encode(validation_text)
@@ -104,6 +109,49 @@ class CharLMTask(Task[CharLMConfig, CharLMInfo]):
             validation_examples=len(validation_text) // cfg.data.window,
             train_batches=train.count,
             probe_batch=next(iter(train.dataset)),
+        )
+
+    def _prepare_stream(self, cfg: CharLMConfig) -> Prepared[CharLMInfo]:
+        """:meth:`prepare` for ``data.source: stream``: one pass over the files for the
+        vocabulary and counts, then batches read from the files; under data_parallel each
+        process reads only its rows (its lanes, or its part of the text for random windows)."""
+        from pipelines.spine.data_parallel import process_share
+
+        share = process_share(cfg.train.distribution)
+        self.say(f"stream: indexing {cfg.data.path} (one pass over every file)")
+        index = stream_index(cfg.data, self.say)
+        vocabulary = CharVocabulary(tuple(sorted(index.train_characters)))
+        batch = cfg.train.batch_size
+        train = stream_training(cfg.data, index, vocabulary, batch, cfg.seed, share)
+        validation = stream_evaluation(cfg.data, index, vocabulary, "validation", batch, share)
+        known = set(vocabulary.characters)
+        info = CharLMInfo(
+            vocabulary=vocabulary.as_list(),
+            train_characters=index.characters("train", cfg.data.max_train_chars),
+            validation_characters=index.characters("validation", cfg.data.max_eval_chars),
+            unknown_validation_characters=sum(
+                n for c, n in index.validation_counts.items() if c not in known
+            ),
+        )
+        files = len(index.parts["train"])
+        self.say(
+            f"{info.train_characters:,} train / {info.validation_characters:,} validation "
+            f"characters in {files} file(s), {len(vocabulary)} ids "
+            f"({info.unknown_validation_characters} validation characters unseen in train); "
+            f"process {share[0]} of {share[1]} reads its own rows"
+        )
+        probe = next(iter(train.dataset))
+        if share[1] > 1:  # the model is built for the global batch: only its shape matters
+            probe = tuple(np.concatenate([t.numpy()] * share[1]) for t in probe)
+        return Prepared(
+            train=train.dataset,
+            validation=validation.dataset,
+            info=info,
+            train_examples=train.windows,
+            validation_examples=info.validation_characters // cfg.data.window,
+            train_batches=train.count,
+            probe_batch=probe,
+            per_process=True,
         )
 
     def build_model(self, cfg: CharLMConfig, info: CharLMInfo) -> keras.Model:
@@ -146,8 +194,14 @@ class CharLMTask(Task[CharLMConfig, CharLMInfo]):
     ) -> Evaluation:
         """Scores ``split`` read as training read text (lanes or non-overlapping windows)."""
         check_split(split)
-        ids = _vocabulary(info).encode(read_split(cfg.data, split))
-        batches = evaluation_batches(cfg.data, ids, cfg.train.batch_size)
+        if cfg.data.source == "stream":
+            index = stream_index(cfg.data, self.say)
+            batches = stream_evaluation(
+                cfg.data, index, _vocabulary(info), split, cfg.train.batch_size
+            )
+        else:
+            ids = _vocabulary(info).encode(read_split(cfg.data, split))
+            batches = evaluation_batches(cfg.data, ids, cfg.train.batch_size)
         metrics = next_character_metrics(model, batches)
         return Evaluation(metrics={**metrics, "protocol": PROTOCOLS[cfg.data.mode]})
 

@@ -44,7 +44,9 @@ def _parser(task=None) -> argparse.ArgumentParser:
     parser.add_argument("task", help=f"one of: {', '.join(sorted(TASKS))}")
     parser.add_argument("--config", help="YAML config (train; default configs/<task>.yaml)")
     parser.add_argument(
-        "--data", choices=("sample", "files", "tfds"), help="data source (sets data.source)"
+        "--data",
+        choices=("sample", "files", "tfds", "stream"),
+        help="data source (sets data.source; stream: char LM and translation)",
     )
     parser.add_argument(
         "--run-dir",

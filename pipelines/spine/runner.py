@@ -110,7 +110,7 @@ def _train(
     # One stream of batches over all epochs, so a resumed run can skip to where it stopped.
     train_data = prepared.train.repeat()
     validation = prepared.validation
-    if cfg.train.distribution == "data_parallel":
+    if cfg.train.distribution == "data_parallel" and not prepared.per_process:
         train_data = data_parallel.local_rows(train_data, cluster)
         validation = data_parallel.validation_rows(validation, model, cluster)
     if done and done < epochs:

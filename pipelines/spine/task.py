@@ -41,6 +41,10 @@ class Prepared(Generic[InfoT]):
     train_batches: int
     probe_batch: Any = None  # one (inputs, targets) batch for the gradient-norm monitor
     extra: Any = None
+    # True: under train.distribution data_parallel, train and validation already hold only
+    # this process's rows (the task read its own share, see data_parallel.process_share), so
+    # the runner does not slice them; probe_batch still has the global batch's shape.
+    per_process: bool = False
 
 
 @dataclass

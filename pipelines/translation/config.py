@@ -22,9 +22,10 @@ from pipelines.spine.sections import (
 class TranslationData:
     """Where the pairs come from, how they are split and how they become token ids."""
 
-    source: Literal["sample", "files", "tfds"] = param(
+    source: Literal["sample", "files", "stream", "tfds"] = param(
         "sample",
-        doc="sample: bundled spa-eng slice (es, en only); files: train_path; tfds: tfds_name",
+        doc="sample: bundled spa-eng slice (es, en only); files: train_path read into memory; "
+        "stream: train_path read through tf.data, never whole in memory; tfds: tfds_name",
     )
     source_language: str = param(
         "es", doc="language of the input side; files: one side must be en; TFDS: a feature name"
@@ -34,7 +35,8 @@ class TranslationData:
     )
     train_path: str = param(
         "spa_eng/spa.txt.gz",
-        doc="files: the one pair file (english, tab, other), under DATA_ROOT or absolute",
+        doc="pair file(s) (english, tab, other; plain or gzip), under DATA_ROOT or absolute; "
+        "files: one file; stream: a file, a directory (its files) or a glob",
     )
     tfds_name: str = param(
         "ted_hrlr_translate/pt_to_en",
@@ -46,7 +48,8 @@ class TranslationData:
     )
     group_by: GroupBy = param(
         "source",
-        doc="split unit: pairs sharing a source sentence; connected: linked by a shared sentence",
+        doc="split unit: pairs sharing a source sentence; connected: linked by a shared sentence "
+        "(not with stream)",
     )
     validation_fraction: float = param(
         0.05, min=0.001, max=0.5, doc="share of the pairs held out for validation (TFDS: of train)"
@@ -57,9 +60,13 @@ class TranslationData:
         max=0.5,
         doc="files/sample: held out for test first, so validation never moves it",
     )
-    split_seed: int = param(13, doc="seed of the grouped splits and of the random subsets")
+    split_seed: int = param(
+        13, doc="seed of the grouped splits (stream: the key of the source hash) and subsets"
+    )
     max_train_examples: int | None = param(
-        None, min=1, doc="seeded random subset of the training pairs for quick runs"
+        None,
+        min=1,
+        doc="seeded random subset of the training pairs for quick runs; stream: the first ones",
     )
     max_eval_examples: int | None = param(
         None, min=1, doc="seeded random subset of validation and test pairs (quick runs)"
@@ -84,6 +91,17 @@ class TranslationData:
         100, min=1, max=100_000, doc="source tokens read when translating"
     )
     bucket_by_length: bool = param(True, doc="batch pairs of similar length together")
+    shuffle_buffer: int = param(
+        20_000,
+        min=1,
+        max=100_000_000,
+        doc="stream: training pairs shuffled within a buffer of this many (and file order)",
+    )
+
+    def check(self) -> tuple[str, str] | None:
+        if self.source == "stream" and self.group_by == "connected":
+            return "group_by", "connected needs every pair in memory; stream splits by source"
+        return None
 
 
 @dataclass(frozen=True)

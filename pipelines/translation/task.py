@@ -20,6 +20,8 @@ from data.translation_corpus import (
     load_split,
     load_splits,
     pairs_origin,
+    scan_training,
+    streamed_batches,
     training_pairs,
 )
 from data.translation_pairs import SentencePairs
@@ -53,19 +55,28 @@ class TranslationTask(Task[TranslationConfig, TranslationInfo]):
 
     def prepare(self, cfg: TranslationConfig) -> Prepared[TranslationInfo]:
         """Train and validation pairs as bucketed batches; ``extra`` is the validation
-        pairs, for ``val_bleu``."""
+        pairs, for ``val_bleu``. ``data.source: stream`` reads the training pairs from the
+        files every epoch instead of holding them (``data.translation_stream``)."""
         data = cfg.data
-        train, validation = load_splits(data, ("train", "validation"))
-        vocabularies = learn_vocabularies(train, data)
         origin = pairs_origin(data)
-        train_ids, dropped = training_pairs(train, vocabularies, data.max_train_length, origin)
+        common = dict(batch_size=cfg.train.batch_size, bucket_by_length=data.bucket_by_length)
+        if data.source == "stream":
+            scan, vocabularies, validation = scan_training(data, progress=self.say)
+            train_batches = streamed_batches(
+                data, scan, vocabularies, batch_size=cfg.train.batch_size, shuffle_seed=cfg.seed
+            )
+            read, train_examples, dropped = scan.pairs["train"], scan.train_examples, scan.dropped
+        else:
+            train, validation = load_splits(data, ("train", "validation"))
+            vocabularies = learn_vocabularies(train, data)
+            train_ids, dropped = training_pairs(train, vocabularies, data.max_train_length, origin)
+            train_batches = pair_dataset(train_ids, shuffle_seed=cfg.seed, **common)
+            read, train_examples = len(train), len(train_ids)
         if dropped:
             self.say(
-                f"{origin}: dropped {dropped} of {len(train)} training pairs longer than "
+                f"{origin}: dropped {dropped} of {read} training pairs longer than "
                 f"{data.max_train_length} tokens (data.max_train_length)"
             )
-        common = dict(batch_size=cfg.train.batch_size, bucket_by_length=data.bucket_by_length)
-        train_batches = pair_dataset(train_ids, shuffle_seed=cfg.seed, **common)
         validation_batches = pair_dataset(
             vocabularies.encode(validation), shuffle_seed=None, **common
         )
@@ -74,7 +85,7 @@ class TranslationTask(Task[TranslationConfig, TranslationInfo]):
             target_language=data.target_language,
             source_vocabulary=vocabularies.source,
             target_vocabulary=vocabularies.target,
-            train_examples=len(train_ids),
+            train_examples=train_examples,
             validation_examples=len(validation),
             dropped_long_pairs=dropped,
         )
@@ -82,7 +93,7 @@ class TranslationTask(Task[TranslationConfig, TranslationInfo]):
             train=train_batches.dataset,
             validation=validation_batches.dataset,
             info=info,
-            train_examples=len(train_ids),
+            train_examples=train_examples,
             validation_examples=len(validation),
             train_batches=train_batches.count,
             probe_batch=next(iter(train_batches.dataset)),
