@@ -184,8 +184,8 @@ class RNNStack(keras.layers.Layer):
             if self.return_state or self.stateful:
                 output, *layer_states = output
                 states.extend(layer_states)
-                for variable, state in zip(carried, layer_states):  # none if not stateful
-                    variable.assign(ops.cast(state, variable.dtype))
+                for variable, state in zip(carried, layer_states[: len(carried)], strict=True):
+                    variable.assign(ops.cast(state, variable.dtype))  # none if not stateful
             x = self._residual(index, output, x)
         return [x, *states] if self.return_state else x
 
