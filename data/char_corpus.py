@@ -90,8 +90,9 @@ def read_splits(data: CharDataSettings, splits: Sequence[str]) -> tuple[str, ...
 
 
 def read_split_head(data: CharDataSettings, split: str, limit: int) -> str:
-    """The first ``limit`` characters of ``split`` (within its cap), of any source; a
-    stream's without reading it whole."""
+    """The first ``limit`` characters of ``split`` (within its cap), of any source. A stream
+    is indexed first (one pass over every file: the split's start depends on every file's
+    size and characters), then only those characters are read."""
     if data.source == "stream":
         cap = data.max_train_chars if split == "train" else data.max_eval_chars
         return stream_index(data).head(split, limit if cap is None else min(cap, limit))

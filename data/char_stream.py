@@ -140,7 +140,7 @@ def _lanes(
 
     if seed is None:
         ds = lane_windows(tf.constant(0, tf.int64))
-    else:  # the draws of data.char_text.lane_windows, so the same shift every pass
+    else:  # a new shift each pass, drawn as data.char_text.lane_windows draws it
         shifts = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).take(1)
         ds = shifts.flat_map(lambda v: lane_windows(tf.cast(v % window, tf.int64)))
     ds = ds.apply(tf.data.experimental.assert_cardinality(steps))

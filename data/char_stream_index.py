@@ -31,7 +31,7 @@ from data.sources import data_files
 from data.text_files import GZIP_MAGIC
 
 PASS_BLOCK_BYTES = 1 << 20  # bytes per read of the pass; one index entry per block
-PROGRESS_BYTES = 1 << 30  # a progress line per GiB read (between files)
+PROGRESS_BYTES = 1 << 30  # a progress line per GiB read
 BOM = b"\xef\xbb\xbf"
 SPLIT_FRACTIONS = {"tfds": (0.9, 0.5), "nanogpt": (0.9, None)}  # (train, validation of rest)
 
@@ -81,23 +81,27 @@ class CharStreamIndex:
         caps = {"train": max_train_chars, "validation": max_validation_chars}
         files = [str(f) for f in data_files(path, "data.path")]
         total = sum(os.path.getsize(f) for f in files)
-        done, told = 0, 0
-        for number, file in enumerate(files, 1):
-            if progress and done - told >= PROGRESS_BYTES:
-                progress(f"read {done / 1e9:.1f} of {total / 1e9:.1f} GB ({number - 1} files)")
-                told = done
-            done += os.path.getsize(file)
+        reading = {"done": 0, "told": 0}
+
+        def read(blocks: int) -> None:  # progress inside files too: one file may be huge
+            reading["done"] += blocks
+            if progress and reading["done"] - reading["told"] >= PROGRESS_BYTES:
+                progress(f"read {reading['done'] / 1e9:.1f} of {total / 1e9:.1f} GB")
+                reading["told"] = reading["done"]
+
+        for file in files:
             cuts = _cuts(file, split)
             names = split_names(split)
+            line = 1  # where each part starts, so that an error names the file's own line
             for name, (start, end) in zip(names, itertools.pairwise(cuts), strict=True):
                 if name in caps:  # train: the vocabulary; validation: its unknown characters
                     cap = caps[name]
                     room = None if cap is None else max(0, cap - seen[name])
                     keep = index.train_characters if name == "train" else index.validation_counts
-                    part = _read_part(file, start, end, newlines, keep, room)
+                    part, line = _read_part(file, start, end, newlines, keep, room, line, read)
                     seen[name] += part.characters
                 else:
-                    part = _read_part(file, start, end, newlines, None, 0)
+                    part, line = _read_part(file, start, end, newlines, None, 0, line, read)
                 index.parts[name].append(part)
             if split == "nanogpt":
                 index.parts["test"].append(index.parts["validation"][-1])
@@ -194,12 +198,16 @@ def _read_part(
     newlines: str,
     keep: set[str] | Counter | None,
     room: int | None,
-) -> _Part:
+    first_line: int = 1,
+    read: Callable[[int], None] | None = None,
+) -> tuple[_Part, int]:
     """Reads bytes ``[start, end)`` of ``path`` in blocks: checks UTF-8, counts characters
     after line-end normalisation, adds the first ``room`` characters (all with None) to
-    ``keep`` and notes one index entry per block (never just after a ``\\r``)."""
+    ``keep`` and notes one index entry per block (never just after a ``\\r``). The part
+    starts on line ``first_line`` of the file (for errors); ``read`` hears each block's
+    size. Returns the part and the line the next part starts on."""
     decoder = codecs.getincrementaldecoder("utf-8")("strict")
-    characters, lines, position, after_cr = 0, 1, start, False
+    characters, lines, position, after_cr = 0, first_line, start, False
     index = [(0, start)]
     with open(path, "rb") as handle:
         handle.seek(start)
@@ -218,6 +226,8 @@ def _read_part(
                 ) from None
             lines += block.count(b"\n")
             position += len(block)
+            if read is not None:
+                read(len(block))
             if newlines == "normalize" and text:
                 if after_cr and text[0] == "\n":
                     text = text[1:]
@@ -231,7 +241,7 @@ def _read_part(
             characters += len(text)
             if not after_cr and position < end:
                 index.append((characters, position - len(decoder.getstate()[0])))
-    return _Part(path, os.path.getsize(path), start, end, characters, tuple(index))
+    return _Part(path, os.path.getsize(path), start, end, characters, tuple(index)), lines
 
 
 def split_names(split: str) -> Sequence[str]:

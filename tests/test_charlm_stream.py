@@ -86,7 +86,7 @@ def test_stream_gives_the_in_memory_batches_of_one_file(tmp_path, mode):
         expected.windows,
         expected.characters,
     )
-    if mode == "stateful":  # three passes, each from the same random lane offset
+    if mode == "stateful":  # three passes, each from the in-memory path's random lane offset
         _assert_same(_passes(got, 3), _passes(expected, 3))
     else:  # a shuffled tiling from a random offset, not random draws: real text windows
         windows = _windows_of(vocabulary.encode(train), 17)
@@ -163,10 +163,10 @@ def test_each_process_reads_its_own_rows_in_lockstep(tmp_path, monkeypatch, mode
     for i in range(3):
         (corpus / f"part{i}.txt").write_text(SHAKESPEARE[i * 5000 : i * 5000 + 4000])
     data = CharLMData(source="stream", path=str(corpus), mode=mode, window=10)
-    monkeypatch.setattr(char_stream_index, "PROGRESS_BYTES", 7000)  # a line per 2 files
+    monkeypatch.setattr(char_stream_index, "PROGRESS_BYTES", 7000)  # one line: 12,000 bytes
     said = []
     index = stream_index(data, said.append)
-    assert said == ["read 0.0 of 0.0 GB (2 files)"]
+    assert said == ["read 0.0 of 0.0 GB"]
     vocabulary = _vocabulary(index)
     whole = stream_training(data, index, vocabulary, 4, seed=3)
     shares = [stream_training(data, index, vocabulary, 4, 3, (p, 2)) for p in range(2)]
@@ -209,6 +209,12 @@ def test_bad_input_is_one_line_naming_the_file_or_key(tmp_path):
     bad.write_bytes(b"to be\nor not \xff to be\n" * 3)
     with pytest.raises(DataFormatError, match=rf"^{bad}:2: not UTF-8 \(byte 0xff at offset 13\)$"):
         CharStreamIndex.build(str(bad))
+    late = tmp_path / "late.txt"  # a bad byte in the test part: the file's own line number
+    late.write_bytes(b"to be or not to be\n" * 100 + b"or not \xff\n" + b"to be\n" * 5)
+    with pytest.raises(
+        DataFormatError, match=rf"^{late}:101: not UTF-8 \(byte 0xff at offset 1907\)$"
+    ):
+        CharStreamIndex.build(str(late))
     packed = tmp_path / "packed.txt.gz"
     packed.write_bytes(gzip.compress(b"text\n" * 10))
     with pytest.raises(DataFormatError, match=rf"^{packed}: gzip is not read by data.source"):

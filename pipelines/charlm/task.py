@@ -137,8 +137,8 @@ class CharLMTask(Task[CharLMConfig, CharLMInfo]):
         self.say(
             f"{info.train_characters:,} train / {info.validation_characters:,} validation "
             f"characters in {files} file(s), {len(vocabulary)} ids "
-            f"({info.unknown_validation_characters} validation characters unseen in train); "
-            f"process {share[0]} of {share[1]} reads its own rows"
+            f"({info.unknown_validation_characters} validation characters unseen in train)"
+            + (f"; process {share[0]} of {share[1]} reads its own rows" if share[1] > 1 else "")
         )
         probe = next(iter(train.dataset))
         if share[1] > 1:  # the model is built for the global batch: only its shape matters

@@ -26,7 +26,7 @@ from pipelines.spine.atomic import (
 )
 from pipelines.spine.callbacks.run_checkpoint import ResumePoint
 from pipelines.spine.cluster import Cluster
-from pipelines.spine.config import evaluation_overrides, load_config, save_config
+from pipelines.spine.config import ConfigError, evaluation_overrides, load_config, save_config
 from pipelines.spine.run_dir import (
     BEST_CHECKPOINT,
     CONFIG_FILE,
@@ -168,6 +168,11 @@ def _prepare(task: Task, cfg: Any, run_dir: Path) -> tuple[keras.Model, Prepared
     scope, replicas = devices.configure(cfg.train)  # before anything starts TensorFlow
     if cfg.train.distribution == "data_parallel":
         replicas = data_parallel.distribute()  # before the model's variables are made
+        if cfg.train.batch_size % replicas:  # each device takes an equal share of a batch
+            raise ConfigError(
+                f"train.batch_size: {cfg.train.batch_size} does not split evenly over the "
+                f"{replicas} devices of data_parallel; use a multiple of {replicas}"
+            )
     keras.utils.set_random_seed(cfg.seed)
     prepared = task.prepare(cfg)
     save_info(task, prepared.info, run_dir)
