@@ -261,6 +261,64 @@ def test_lane_state_keeper_resets_per_epoch_pass_and_validation_only():
     assert all(not np.any(s) for s in states()) and keeper.resets == 3
 
 
+# On JAX, fit keeps the variables' values in its own state during an epoch; a lane reset
+# must reach the next step all the same. With a zero learning rate the weights stay put, and
+# both batches of a pass are the same, so the second step differs from the first only through
+# the carried state, and the first step of the second pass equals the first of the first
+# only if the reset took effect.
+JAX_RESET_CHECK = r"""
+import os, sys
+os.environ["KERAS_BACKEND"] = "jax"
+sys.path.insert(0, sys.argv[1])
+import keras, numpy as np
+from models.char_lm import CharLanguageModel
+from pipelines.charlm.callbacks import LaneStateKeeper
+
+model = CharLanguageModel(8, 3, rnn={"units": 4}, stateful=True, batch_size=2)
+model.compile(
+    optimizer=keras.optimizers.SGD(learning_rate=0.0),
+    loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+)
+x = np.array([[[1, 2, 3], [4, 5, 6]]] * 2, dtype="int32")  # one pass: one batch, twice
+model(x[0])
+ids = [id(v) for v in model.non_trainable_variables]
+carried = [ids.index(id(v)) for v in model.encoder.carried_states]
+seen = []
+
+
+class Recorder(keras.callbacks.Callback):
+    def on_train_batch_end(self, batch, logs=None):
+        values = self.model._jax_state["non_trainable_variables"]
+        seen.append(np.concatenate([np.asarray(values[i]).ravel() for i in carried]))
+
+
+model.fit(
+    np.concatenate([x, x]).reshape(-1, 3), np.concatenate([x, x]).reshape(-1, 3),
+    batch_size=2, epochs=1, shuffle=False, verbose=0,
+    callbacks=[LaneStateKeeper(batches_per_pass=2), Recorder()],
+)
+assert len(seen) == 4 and not np.allclose(seen[1], seen[0])  # the state is carried
+np.testing.assert_allclose(seen[2], seen[0], atol=1e-6)  # a new pass started from zero
+np.testing.assert_allclose(seen[3], seen[1], atol=1e-6)
+print("ok")
+"""
+
+
+def test_lane_resets_reach_the_next_step_on_jax():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    result = subprocess.run(
+        [sys.executable, "-c", JAX_RESET_CHECK, str(root)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0 and result.stdout.strip().endswith("ok"), result.stderr[-3000:]
+
+
 def test_windows_mode_trains_and_reads_windows_from_zero(tmp_path):
     task, cfg = _tiny(
         "data.mode=windows", "train.epochs=1", "model.rnn.cell=gru", "sampling.every_epochs=0"

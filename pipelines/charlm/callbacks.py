@@ -30,12 +30,10 @@ class LaneStateKeeper(keras.callbacks.Callback):
         self._steps = 0
 
     def _reset(self) -> None:
-        # On JAX, fit keeps the variables' values in its own state during an epoch: write it
-        # back first, so the zeros below are what the next step reads (fit re-reads the
-        # variables after a callback synced them).
-        sync = getattr(self.model, "jax_state_sync", None)
-        if sync is not None:
-            sync()
+        # On JAX, fit keeps the variables' values in its own state during an epoch; reading
+        # ``self.model`` writes that state back first (Keras' Callback.model does), and fit
+        # then reads the variables again, so the zeros below reach the next step
+        # (tests/test_charlm_pipeline.py checks it on JAX).
         self.model.reset_states()
         self.resets += 1
 
