@@ -80,7 +80,8 @@ class RNNStack(keras.layers.Layer):
     untracked variables, which the JAX backend's stateless training step never sees: there the
     state silently stayed zero (measured: two ``predict`` calls gave the same output). Tracked
     variables come back from every backend's step. Like Keras' own, the carried state is not
-    part of a checkpoint (``save_own_variables`` skips it), so checkpoints of either kind load.
+    part of a checkpoint (``save_own_variables`` skips it), so checkpoints of either kind load,
+    nor of ``weights`` (``get_weights`` is what it was).
     """
 
     def __init__(
@@ -188,6 +189,15 @@ class RNNStack(keras.layers.Layer):
                     variable.assign(ops.cast(state, variable.dtype))  # none if not stateful
             x = self._residual(index, output, x)
         return [x, *states] if self.return_state else x
+
+    @property
+    def weights(self):
+        """The layers' weights without the carried states: those are state, not weights (as
+        for Keras' own stateful layers), so ``get_weights``/``set_weights`` move weights
+        between a stateful model and a stateless one. They stay in ``variables`` (and so in
+        ``non_trainable_variables``), which a training step carries."""
+        carried = {id(v) for v in getattr(self, "carried_states", ())}
+        return [w for w in super().weights if id(w) not in carried]
 
     def save_own_variables(self, store):
         """Nothing of the stack's own: its only variables are the carried states, which a

@@ -26,6 +26,41 @@ def run_cli(*args: str, stdin: str | None = None, env: dict[str, str] | None = N
     )
 
 
+# Runs argv[3:] with its output in the file argv[1] (killed after argv[2] seconds) and prints
+# its exit code and the peak RSS (KiB) of it and its descendants. It is started by this fresh,
+# small interpreter rather than by the test process because Linux keeps what a forked
+# child's memory was before exec in its ru_maxrss: a child of a pytest process that has
+# grown to gigabytes would report those gigabytes, whatever it used itself.
+_PEAK_RSS = """
+import os, subprocess, sys, threading
+with open(sys.argv[1], "w") as log:
+    child = subprocess.Popen(sys.argv[3:], stdout=log, stderr=subprocess.STDOUT)
+    timer = threading.Timer(float(sys.argv[2]), child.terminate)
+    timer.start()
+    _, status, usage = os.wait4(child.pid, 0)
+    timer.cancel()
+print(os.waitstatus_to_exitcode(status), usage.ru_maxrss)
+"""
+
+
+def run_with_peak_rss(
+    command: Sequence[str], log: Path, timeout: float = 300
+) -> tuple[int, str, int]:
+    """Runs ``command`` (from the project root, TensorFlow's C++ logs off) and returns its exit
+    code, its output (stdout and stderr, also left in ``log``) and the peak RSS in bytes of it
+    and its descendants (e.g. the ``--workers`` launcher's workers)."""
+    done = subprocess.run(
+        [sys.executable, "-c", _PEAK_RSS, str(log), str(timeout), *command],
+        cwd=ROOT,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    code, kib = done.stdout.split()[-2:]
+    return int(code), log.read_text(encoding="utf-8"), int(kib) * 1024
+
+
 def saved_model_cli_run(saved_model: str | Path, signature: str, input_exprs: str) -> str:
     """The real ``saved_model_cli run`` on one signature; returns its stdout (asserts success)."""
     result = subprocess.run(

@@ -5,10 +5,7 @@ peak RSS against the in-memory path's on the same file."""
 
 import dataclasses
 import gzip
-import os
-import subprocess
 import sys
-import threading
 
 import numpy as np
 import pytest
@@ -28,7 +25,7 @@ from data.data_config_error import DataConfigError
 from data.data_format_error import DataFormatError
 from data.sources import DataUnavailableError, sample_path
 from pipelines.charlm.config import CharLMData
-from tests.cli_helpers import ROOT, tiny_config
+from tests.cli_helpers import run_with_peak_rss, tiny_config
 
 SHAKESPEARE = sample_path("charlm", "input.txt").read_text(encoding="utf-8")
 
@@ -240,30 +237,13 @@ def _history(run_dir) -> np.ndarray:
 
 
 def _train_measured(tmp_path, name: str, *args: str) -> tuple[str, int]:
-    """Trains the tiny config with ``args`` in a child process; returns its stderr and its
-    peak RSS in bytes: ``wait4``'s rusage is that child's and its own children's (the
-    ``--workers`` launcher's workers), not every child's this test process had so far."""
-    log = tmp_path / f"{name}.log"
+    """Trains the tiny config with ``args`` in a child process; returns its output and the
+    peak RSS in bytes of it and its descendants (the ``--workers`` launcher's workers)."""
     command = [sys.executable, "-m", "pipelines", "train", "charlm"]
     command += ["--config", str(tiny_config("charlm")), "--run-dir", str(tmp_path / name)]
-    with log.open("w") as stderr:
-        child = subprocess.Popen(
-            [*command, *args],
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=stderr,
-            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
-        )
-        timer = threading.Timer(300, child.kill)
-        timer.start()
-        try:
-            _, status, usage = os.wait4(child.pid, 0)
-        finally:
-            timer.cancel()
-        child.returncode = os.waitstatus_to_exitcode(status)
-    text = log.read_text()
-    assert child.returncode == 0, text[-3000:]
-    return text, usage.ru_maxrss * 1024  # kilobytes on Linux
+    code, text, peak = run_with_peak_rss([*command, *args], tmp_path / f"{name}.log")
+    assert code == 0, text[-3000:]
+    return text, peak
 
 
 def test_twenty_shakespeares_two_workers_stream_their_lanes_in_bounded_memory(tmp_path):

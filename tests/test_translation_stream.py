@@ -4,15 +4,13 @@ CLI with its peak RSS beside the in-memory path's."""
 
 import gzip
 import json
-import os
-import subprocess
 import sys
 from collections import Counter
 
 import numpy as np
 import pytest
 import tensorflow as tf
-from cli_helpers import ROOT, tiny_config
+from cli_helpers import ROOT, run_with_peak_rss, tiny_config
 
 from data.bucketing import batch_count
 from data.data_format_error import DataFormatError
@@ -35,7 +33,7 @@ from pipelines.spine.config import ConfigError, load_config
 
 SAMPLE = ROOT / "data" / "samples" / "translation" / "spa-eng.tsv"
 COLUMNS = (1, 0)  # es → en from english<TAB>spanish
-MB = 1024  # ru_maxrss is in KiB on Linux
+MB = 1 << 20
 
 
 def _data(path, *overrides):
@@ -195,18 +193,9 @@ def _train_cli(run_dir, *settings):
         command += ["--set", setting]
     for setting in settings:
         command += ["--set", setting]
-    with log.open("w") as handle:
-        child = subprocess.Popen(
-            command,
-            cwd=ROOT,
-            stdout=handle,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
-        )
-        _, status, usage = os.wait4(child.pid, 0)  # this child's own rusage
-    output = log.read_text(encoding="utf-8")
-    assert os.waitstatus_to_exitcode(status) == 0, output[-3000:]
-    return output, usage.ru_maxrss / MB
+    code, output, peak = run_with_peak_rss(command, log)
+    assert code == 0, output[-3000:]
+    return output, peak / MB
 
 
 def test_corpus_20x_the_sample_streams_through_the_cli_in_less_memory(tmp_path):
