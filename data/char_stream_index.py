@@ -26,6 +26,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from data.char_text import SPLIT_FRACTIONS, normalize_newlines
 from data.data_format_error import DataFormatError
 from data.sources import data_files
 from data.text_files import GZIP_MAGIC
@@ -33,7 +34,6 @@ from data.text_files import GZIP_MAGIC
 PASS_BLOCK_BYTES = 1 << 20  # bytes per read of the pass; one index entry per block
 PROGRESS_BYTES = 1 << 30  # a progress line per GiB read
 BOM = b"\xef\xbb\xbf"
-SPLIT_FRACTIONS = {"tfds": (0.9, 0.5), "nanogpt": (0.9, None)}  # (train, validation of rest)
 
 
 @dataclass(frozen=True)
@@ -149,7 +149,7 @@ class CharStreamIndex:
             decoder = codecs.getincrementaldecoder("utf-8")("strict")
             text = decoder.decode(data, final=part.start + len(data) >= part.end)
             if self.newlines == "normalize":
-                text = text.replace("\r\n", "\n").replace("\r", "\n")
+                text = normalize_newlines(text)
             texts.append(text[:need])
             need -= len(texts[-1])
         return "".join(texts)
@@ -232,7 +232,7 @@ def _read_part(
                 if after_cr and text[0] == "\n":
                     text = text[1:]
                 after_cr = text.endswith("\r")
-                text = text.replace("\r\n", "\n").replace("\r", "\n")
+                text = normalize_newlines(text)
             if keep is not None and (room is None or room > 0):
                 kept = text if room is None else text[:room]
                 keep.update(kept)

@@ -15,6 +15,9 @@ from data.dataset_options import without_autotune
 
 UNKNOWN = "[UNK]"  # id 0: characters not seen in train (several characters, so never a real one)
 SPLITS = ("train", "validation", "test")
+# By data.split: (train's share of the text, validation's share of the rest; None: the rest
+# is validation and test alike). Cut by characters here, by bytes per file when streamed.
+SPLIT_FRACTIONS = {"tfds": (0.9, 0.5), "nanogpt": (0.9, None)}
 
 
 def split_text(text: str, protocol: str = "tfds") -> dict[str, str]:
@@ -22,11 +25,12 @@ def split_text(text: str, protocol: str = "tfds") -> dict[str, str]:
     does, the first 90% train, the next half of the rest validation, the remainder test.
     ``nanogpt``: nanoGPT's ``shakespeare_char`` split, the first 90% train and the last 10%
     validation; it has no test split of its own, so test is that same last 10%."""
-    cut = int(len(text) * 0.9)
+    train_share, validation_share = SPLIT_FRACTIONS[protocol]
+    cut = int(len(text) * train_share)
     train, rest = text[:cut], text[cut:]
-    if protocol == "nanogpt":
+    if validation_share is None:
         return {"train": train, "validation": rest, "test": rest}
-    cut = int(len(rest) * 0.5)
+    cut = int(len(rest) * validation_share)
     return {"train": train, "validation": rest[:cut], "test": rest[cut:]}
 
 
