@@ -74,3 +74,9 @@ def test_every_benchmark_has_a_loadable_config_and_a_unique_name():
         cfg = load_config(config_class(task_name), bench.config, list(bench.overrides))
         assert cfg.task == task_name
     assert known["ner-wnut17"][1].goal == 0.35
+    nanogpt = load_config(
+        config_class("charlm"),
+        known["charlm-nanogpt"][1].config,
+        list(known["charlm-nanogpt"][1].overrides),
+    )
+    assert nanogpt.data.split == "nanogpt" and known["charlm-nanogpt"][1].goal == 1.45
