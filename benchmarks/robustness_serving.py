@@ -192,6 +192,8 @@ def _normal(name: str, spec, info: dict[str, Any]) -> Any:
         return [NORMAL_TEXT] if rank == 1 else [NORMAL_TOKENS]
     if rank == 0:
         return SCALARS.get(name, 1)
+    if rank == 1 and spec.dtype.is_integer:  # one number per row, e.g. sample_rows' offset
+        return [0]
     if rank == 3:  # a forecasting window in the CSV's units
         mean = np.array(info["mean"], np.float32)
         std = np.array(info["std"], np.float32)

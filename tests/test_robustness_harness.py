@@ -190,3 +190,16 @@ def test_readme_block_round_trip(tmp_path):
     block = robustness_report.readme_block(readme.read_text())
     assert block == robustness_report.table(None)
     assert "has not been run yet" in block
+
+
+def test_normal_values_cover_every_input_kind_the_exports_declare():
+    """Each kind of serving input gets a normal value; forecasting's ``sample_rows`` takes one
+    integer offset per row (the speed and robustness suites failed on it)."""
+    import tensorflow as tf
+
+    from benchmarks.robustness_serving import _normal
+
+    assert _normal("offset", tf.TensorSpec([None], tf.int32, name="offset"), {}) == [0]
+    assert _normal("length", tf.TensorSpec([], tf.int32, name="length"), {}) == 20
+    with pytest.raises(ValueError, match="no normal value for input mask"):
+        _normal("mask", tf.TensorSpec([None, None], tf.int32, name="mask"), {})
