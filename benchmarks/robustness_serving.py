@@ -194,10 +194,11 @@ def _normal(name: str, spec, info: dict[str, Any]) -> Any:
         return SCALARS.get(name, 1)
     if rank == 1 and spec.dtype.is_integer:  # one number per row, e.g. sample_rows' offset
         return [0]
-    if rank == 3:  # a forecasting window in the CSV's units
+    if rank == 3:  # a forecasting window (or forecast_rows' rows) in the CSV's units
         mean = np.array(info["mean"], np.float32)
         std = np.array(info["std"], np.float32)
-        return (mean + 0.5 * std)[None, None].repeat(info["lookback"], axis=1)
+        rows = info.get("rows_needed", info["lookback"]) if name == "rows" else info["lookback"]
+        return (mean + 0.5 * std)[None, None].repeat(rows, axis=1)
     raise ValueError(f"no normal value for input {name} {spec}")
 
 
@@ -209,8 +210,15 @@ def _fuzz_for(name: str, spec, info: dict[str, Any]) -> list[Fuzz]:
         return scalar_fuzz(name)
     if rank == 3:
         # The window's shape from the run's info (the signature may declare [-1, -1, -1]).
-        shape = (info["lookback"], len(info["feature_names"]))
-        return window_fuzz(shape, _normal(name, spec, info)[0])
+        normal = _normal(name, spec, info)[0]
+        fuzz = window_fuzz(normal.shape, normal)
+        if name == "rows":  # forecast_rows takes any n >= rows_needed: one row short fails
+            import numpy as np
+
+            short = np.zeros((1, normal.shape[0] - 1, normal.shape[1]), np.float32)
+            fuzz = [f for f in fuzz if f.name != "lookback + 1"]
+            fuzz.append(Fuzz("one row short", short, reject_only=True, words=("need at least",)))
+        return fuzz
     return []
 
 
@@ -370,6 +378,9 @@ def worker(task_name: str, run_dir: Path, events: Path, start: int) -> None:
 
     info = json.loads((run_dir / "info.json").read_text(encoding="utf-8"))
     loaded = tf.saved_model.load(str(run_dir / "saved_model"))
+    if "sample_rows" in loaded.signatures:  # forecast_rows' minimum: what sample_rows gives
+        offset = tf.constant([0], tf.int32)
+        info["rows_needed"] = int(loaded.signatures["sample_rows"](offset=offset)["rows"].shape[1])
     calls = signature_calls(loaded, info)
     predicts = predict_cases(task_name, info)
     for signature in sorted(loaded.signatures):  # warm-up: one normal call each
