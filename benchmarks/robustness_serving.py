@@ -124,9 +124,10 @@ def scalar_fuzz(name: str) -> list[Fuzz]:
     return []
 
 
-def window_fuzz(shape: tuple[int, int], normal) -> list[Fuzz]:
+def window_fuzz(shape: tuple[int, int], normal, at_least: bool = False) -> list[Fuzz]:
     """Fuzz for a [batch, lookback, features] float window (``normal``: a (lookback, features)
-    array of typical values)."""
+    array of typical values). ``at_least``: the signature takes any number of rows from
+    ``lookback`` on (forecast_rows), so one row short must fail, not one row more."""
     import numpy as np
 
     lookback, features = shape
@@ -153,6 +154,13 @@ def window_fuzz(shape: tuple[int, int], normal) -> list[Fuzz]:
         ),
         Fuzz("batch of 5000", np.repeat(np.array(normal, np.float32)[None], 5000, axis=0)),
         Fuzz(
+            "one row short",
+            np.zeros((1, lookback - 1, features), np.float32),
+            reject_only=True,
+            words=("need at least",),
+        )
+        if at_least
+        else Fuzz(
             "lookback + 1",
             np.zeros((1, lookback + 1, features), np.float32),
             reject_only=True,
@@ -202,6 +210,17 @@ def _normal(name: str, spec, info: dict[str, Any]) -> Any:
     raise ValueError(f"no normal value for input {name} {spec}")
 
 
+def serving_info(loaded, info: dict[str, Any]) -> dict[str, Any]:
+    """The run's ``info`` plus what the normal inputs need from the export itself:
+    ``rows_needed``, forecast_rows' minimum, read from what ``sample_rows`` gives."""
+    if "sample_rows" not in loaded.signatures:
+        return info
+    import tensorflow as tf
+
+    rows = loaded.signatures["sample_rows"](offset=tf.constant([0], tf.int32))["rows"]
+    return {**info, "rows_needed": int(rows.shape[1])}
+
+
 def _fuzz_for(name: str, spec, info: dict[str, Any]) -> list[Fuzz]:
     rank = spec.shape.rank
     if spec.dtype.name == "string":
@@ -211,14 +230,7 @@ def _fuzz_for(name: str, spec, info: dict[str, Any]) -> list[Fuzz]:
     if rank == 3:
         # The window's shape from the run's info (the signature may declare [-1, -1, -1]).
         normal = _normal(name, spec, info)[0]
-        fuzz = window_fuzz(normal.shape, normal)
-        if name == "rows":  # forecast_rows takes any n >= rows_needed: one row short fails
-            import numpy as np
-
-            short = np.zeros((1, normal.shape[0] - 1, normal.shape[1]), np.float32)
-            fuzz = [f for f in fuzz if f.name != "lookback + 1"]
-            fuzz.append(Fuzz("one row short", short, reject_only=True, words=("need at least",)))
-        return fuzz
+        return window_fuzz(normal.shape, normal, at_least=name == "rows")
     return []
 
 
@@ -376,11 +388,8 @@ def worker(task_name: str, run_dir: Path, events: Path, start: int) -> None:
 
     from benchmarks.robustness_data import call_cli
 
-    info = json.loads((run_dir / "info.json").read_text(encoding="utf-8"))
     loaded = tf.saved_model.load(str(run_dir / "saved_model"))
-    if "sample_rows" in loaded.signatures:  # forecast_rows' minimum: what sample_rows gives
-        offset = tf.constant([0], tf.int32)
-        info["rows_needed"] = int(loaded.signatures["sample_rows"](offset=offset)["rows"].shape[1])
+    info = serving_info(loaded, json.loads((run_dir / "info.json").read_text(encoding="utf-8")))
     calls = signature_calls(loaded, info)
     predicts = predict_cases(task_name, info)
     for signature in sorted(loaded.signatures):  # warm-up: one normal call each

@@ -98,6 +98,7 @@ def measure(quick: bool) -> dict[str, Any]:
     """Every task's signatures, p50/p99 of one request."""
     import tensorflow as tf
 
+    from benchmarks.robustness_serving import serving_info  # forecast_rows' rows_needed
     from pipelines.registry import TASKS
 
     calls, budget = (200, 2.0) if quick else (2000, 15.0)
@@ -110,8 +111,10 @@ def measure(quick: bool) -> dict[str, Any]:
             except Exception as err:  # recorded per task; the others still run
                 tasks[task_name] = {"error": f"{type(err).__name__}: {err}"}
                 continue
-            info = json.loads((run_dir / "info.json").read_text(encoding="utf-8"))
             loaded = tf.saved_model.load(str(run_dir / "saved_model"))
+            info = serving_info(
+                loaded, json.loads((run_dir / "info.json").read_text(encoding="utf-8"))
+            )
             signatures = {}
             for name in sorted(loaded.signatures):
                 function = loaded.signatures[name]

@@ -69,14 +69,11 @@ def test_every_benchmark_has_a_loadable_config_and_a_unique_name():
 
     known = benchmarks()
     assert set(TASKS) <= set(known) and "ner-wnut17" in known
+    configs = {}
     for name, (task_name, bench) in known.items():
         assert bench.name == name
-        cfg = load_config(config_class(task_name), bench.config, list(bench.overrides))
-        assert cfg.task == task_name
+        configs[name] = load_config(config_class(task_name), bench.config, list(bench.overrides))
+        assert configs[name].task == task_name
     assert known["ner-wnut17"][1].goal == 0.35
-    nanogpt = load_config(
-        config_class("charlm"),
-        known["charlm-nanogpt"][1].config,
-        list(known["charlm-nanogpt"][1].overrides),
-    )
-    assert nanogpt.data.split == "nanogpt" and known["charlm-nanogpt"][1].goal == 1.45
+    assert configs["charlm-nanogpt"].data.split == "nanogpt"
+    assert known["charlm-nanogpt"][1].goal == 1.45
