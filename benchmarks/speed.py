@@ -5,6 +5,7 @@ Each section is a module ``benchmarks/speed_<name>.py`` with ``measure(quick: bo
 
 - ``cells``: the recurrent cells (ours, plain and layer-norm) against ``keras.layers.LSTM``/``GRU``;
 - ``loop``: the training loop's overhead over a bare ``fit`` of the same model;
+- ``loop_benchmark``: the same on every task's benchmark config (full or cut epochs);
 - ``beam``: beam search against greedy decoding, throughput by batch size;
 - ``precision``: a train step under bfloat16 and float16 against float32;
 - ``serving``: p50/p99 latency of one request to every signature of every task's SavedModel;
@@ -68,6 +69,7 @@ START, END = "<!-- speed:start -->", "<!-- speed:end -->"
 SECTIONS: dict[str, str] = {
     "cells": "recurrent cells against keras.layers.LSTM/GRU, train step",
     "loop": "training loop overhead over a bare fit",
+    "loop_benchmark": "training loop overhead over a bare fit, benchmark configs",
     "beam": "beam search against greedy decoding",
     "precision": "mixed precision train step against float32",
     "serving": "SavedModel latency, one request",

@@ -29,10 +29,12 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import io
+import math
 import sys
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -98,12 +100,40 @@ def _instrument(callbacks: list[Any], spent: dict[str, dict[str, float]]) -> Non
             setattr(callback, hook, timed)
 
 
+def cut_epoch(
+    steps: int,
+    validation_steps: int | None,
+    validation_examples: int,
+    batch_size: int,
+    fraction: float,
+) -> tuple[int, int | None]:
+    """``(training steps, validation steps)`` of an epoch cut to ``fraction`` of both, rounded
+    up (at least one each); ``validation_steps`` None (the whole set) counts its batches from
+    ``validation_examples``. ``fraction`` 1: unchanged."""
+    if not 0 < fraction <= 1:
+        raise ValueError(f"fraction must be in (0, 1], got {fraction}")
+    if fraction == 1:
+        return steps, validation_steps
+    batches = validation_steps or math.ceil(validation_examples / batch_size)
+    return math.ceil(steps * fraction), math.ceil(batches * fraction)
+
+
 def measure_task(
-    name: str, budget_s: float, repeats: tuple[int, int] = (5, 9), warmup: int = 1
+    name: str,
+    budget_s: float,
+    repeats: tuple[int, int] = (5, 9),
+    warmup: int = 1,
+    *,
+    config: str | None = None,
+    overrides: Sequence[str] = (),
+    fraction: float = 1.0,
+    arms: tuple[str, ...] = ("bare", "recording", "runner"),
 ) -> dict[str, Any]:
-    """The three arms on task ``name``'s sample config: ``warmup`` rounds, then as many timed
-    rounds as fit in about ``budget_s`` seconds, at least ``repeats[0]``, at most
-    ``repeats[1]`` (a sample config's epoch takes 0.5 s to ~15 s)."""
+    """The ``arms`` on task ``name``'s ``config`` (default its sample config) with
+    ``overrides``: ``warmup`` rounds, then as many timed rounds as fit in about ``budget_s``
+    seconds, at least ``repeats[0]``, at most ``repeats[1]`` (a sample config's epoch takes
+    0.5 s to ~15 s). ``fraction`` < 1 cuts every epoch to that share of its training steps
+    and of its validation batches (a benchmark config's full epoch can take minutes)."""
     import keras
 
     from pipelines.registry import get_task
@@ -112,13 +142,22 @@ def measure_task(
     from pipelines.spine.training import make_callbacks, make_optimizer
 
     task = get_task(name)
-    cfg = load_config(task.config_class, ROOT / "configs" / f"{name}_sample.yaml")
+    config = config or task.sample_config
+    cfg = load_config(task.config_class, ROOT / config, list(overrides))
     clock = _clock_class()
     with tempfile.TemporaryDirectory(prefix="speed-loop-") as tmp:
         run_dir = Path(tmp) / "run"
         run_dir.mkdir()
         with contextlib.redirect_stderr(io.StringIO()):  # the task's progress lines
             model, prepared, epoch_steps = runner._prepare(task, cfg, run_dir)
+        full_steps = epoch_steps
+        epoch_steps, validation_steps = cut_epoch(
+            epoch_steps,
+            cfg.train.validation_steps,
+            prepared.validation_examples,
+            cfg.train.batch_size,
+            fraction,
+        )
         keras.utils.set_random_seed(cfg.seed)
         twin = task.build_model(cfg, prepared.info)
         plain = dataclasses.replace(cfg.train, grad_norm_every=0)  # no in-step record
@@ -149,7 +188,7 @@ def measure_task(
                     epochs=epoch + 2,
                     initial_epoch=epoch,
                     steps_per_epoch=epoch_steps,
-                    validation_steps=cfg.train.validation_steps,
+                    validation_steps=validation_steps,
                     callbacks=[first, *listed, last],
                     shuffle=False,
                     verbose=2 if arm == "runner" else 0,
@@ -157,7 +196,6 @@ def measure_task(
             epoch += 2
             return last.ended - first.began
 
-        arms = ("bare", "recording", "runner")
         began = time.perf_counter()
         for _ in range(warmup):
             for arm in arms:
@@ -175,12 +213,15 @@ def measure_task(
     bare = result["median_s"]["bare"]
     return {
         **result,
-        "config": f"configs/{name}_sample.yaml",
+        "config": config,
+        "overrides": list(overrides),
         "epoch_steps": epoch_steps,
+        "full_epoch_steps": full_steps,
+        "validation_steps": validation_steps,
         "batch_size": cfg.train.batch_size,
         "loop_ratio": result["ratio"]["runner"],
         "overhead_pct": round(100 * (result["ratio"]["runner"] - 1), 1),
-        "in_step_record_ratio": result["ratio"]["recording"],
+        "in_step_record_ratio": result["ratio"].get("recording"),
         "task_callbacks": [type(cb).__name__ for cb in task_callbacks],
         "callback_seconds": {
             name: {

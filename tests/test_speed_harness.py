@@ -9,7 +9,7 @@ import types
 
 import pytest
 
-from benchmarks import speed, speed_timing
+from benchmarks import speed, speed_loop, speed_timing
 from benchmarks.speed_timing import MachineLoad, Usage, compare, percentiles, summarise
 
 # --- speed_timing ---------------------------------------------------------------------------------
@@ -277,3 +277,22 @@ def test_readme_speed_block_matches_the_results_file():
     assert speed.readme_block(text) == speed.table(speed.load()), (
         "run: python -m benchmarks.speed --write-readme"
     )
+
+
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        ((170, None, 900, 32, 1.0), (170, None)),  # whole epochs: nothing cut
+        ((366, None, 2500, 64, 0.25), (92, 10)),  # ceil(366/4); ceil(ceil(2500/64)/4)
+        ((841, 40, 5000, 64, 0.125), (106, 5)),  # configured validation_steps are cut too
+        ((3, None, 1, 64, 0.1), (1, 1)),  # at least one step of each
+    ],
+)
+def test_cut_epoch_by_hand(args, expected):
+    assert speed_loop.cut_epoch(*args) == expected
+
+
+@pytest.mark.parametrize("fraction", [0.0, -0.5, 1.5])
+def test_cut_epoch_refuses_a_share_outside_0_1(fraction):
+    with pytest.raises(ValueError, match="fraction"):
+        speed_loop.cut_epoch(10, None, 10, 2, fraction)

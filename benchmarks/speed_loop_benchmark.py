@@ -1,0 +1,103 @@
+"""Speed section ``loop_benchmark``: the training loop's overhead over a bare ``fit`` on every
+task's benchmark config (the ``loop`` section does it on the sample configs).
+
+Same arms and timing as :mod:`benchmarks.speed_loop` (``bare`` and ``runner``; the in-step
+record is measured there), on ``configs/<task>.yaml`` with the task's benchmark overrides and
+the data under ``DATA_ROOT``. A sample config's epoch takes 0.5–15 s, so there the runner's
+fixed cost per epoch (checkpoint, resume point, history, TensorBoard) weighs more and the
+round-to-round noise (±10%) is as large as the 5% goal; a benchmark config's epoch is the one
+a user waits for.
+
+Full epochs where one takes under a minute (forecasting, ner, pos, charlm). Sentiment (~95 s an
+epoch) and translation (~205 s) are cut to a share of their training steps, of their validation
+batches and of translation's validation-BLEU sentences, so that everything in the epoch but the
+runner's fixed per-epoch cost shrinks alike: the ratio is then an upper bound on the full
+epoch's (that fixed cost weighs more in a shorter epoch). Three timed rounds after one warm-up
+round, about 45 minutes in all (data preparation included); ``--quick``: forecasting only, one
+round.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any
+
+from benchmarks.speed_loop import GOAL, measure_task
+from benchmarks.speed_timing import MachineLoad
+
+TASKS = ("forecasting", "ner", "pos", "charlm", "sentiment", "translation")
+QUICK_TASKS = ("forecasting",)
+ARMS = ("bare", "runner")
+# task → (share of an epoch timed, overrides cutting what the epoch's steps do not cut)
+CUT: dict[str, tuple[float, tuple[str, ...]]] = {
+    "sentiment": (0.25, ()),
+    # 1000 validation-BLEU sentences in the config, the same share of them
+    "translation": (0.125, ("decoding.validation_bleu_examples=125",)),
+}
+
+
+def _say(message: str) -> None:
+    print(
+        f"[speed loop_benchmark {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True
+    )
+
+
+def measure(quick: bool) -> dict[str, Any]:
+    """The loop/bare ratio per epoch for each task's benchmark config (goal ≤ 1.05)."""
+    from pipelines.registry import get_task
+
+    tasks = QUICK_TASKS if quick else TASKS
+    repeats = (1, 1) if quick else (3, 3)
+    results: dict[str, Any] = {}
+    with MachineLoad() as load:
+        for name in tasks:
+            benchmark = get_task(name).benchmark
+            fraction, cut = CUT.get(name, (1.0, ()))
+            _say(f"{name}: bare fit and runner loop, {fraction:.0%} of an epoch")
+            results[name] = {
+                **measure_task(
+                    name,
+                    0.0,
+                    repeats,
+                    config=benchmark.config,
+                    overrides=[*benchmark.overrides, *cut],
+                    fraction=fraction,
+                    arms=ARMS,
+                ),
+                "epoch_share": fraction,
+            }
+            _say(f"{name}: epoch time / bare fit's = {results[name]['ratio']}")
+    return {
+        "what": "per-epoch time of the runner's training loop over a bare fit of the same "
+        "compiled model on the same data (benchmark configs; sentiment and translation on a "
+        "share of each epoch), median of per-round ratios",
+        "tasks": results,
+        "machine_load": load.as_dict(),
+        "goals": [
+            {
+                "name": f"loop / bare fit per epoch, {name} benchmark config"
+                + (f" ({r['epoch_share']:.0%} epochs)" if r["epoch_share"] < 1 else ""),
+                "value": r["loop_ratio"],
+                "op": "<=",
+                "target": GOAL,
+                "unit": "×",
+            }
+            for name, r in results.items()
+        ],
+        "figures": [
+            {
+                "name": f"{name} benchmark config: bare fit epoch ({r['epoch_steps']} steps), "
+                "context only",
+                "value": r["median_s"]["bare"],
+                "unit": "s",
+            }
+            for name, r in results.items()
+        ],
+    }
+
+
+if __name__ == "__main__":
+    import json
+
+    print(json.dumps(measure("--quick" in sys.argv), indent=2))
