@@ -34,7 +34,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -246,14 +246,31 @@ def measure(quick: bool) -> dict[str, Any]:
             _say(f"{name}: rounds of bare fit, recording, runner loop (2 epochs each)")
             results[name] = measure_task(name, budget, repeats)
             _say(f"{name}: epoch time / bare fit's = {results[name]['ratio']}")
+    return section(
+        "per-epoch time of the runner's training loop over a bare fit of the same compiled "
+        "model on the same data (sample configs), median of per-round ratios",
+        results,
+        load.as_dict(),
+        lambda name, r: f"{name} sample config",
+    )
+
+
+def section(
+    what: str,
+    results: dict[str, Any],
+    machine_load: dict[str, Any],
+    label: Callable[[str, dict[str, Any]], str],
+) -> dict[str, Any]:
+    """The section's dict from :func:`measure_task`'s ``results`` per task: a goal (≤
+    :data:`GOAL`) per task and its bare epoch's seconds as context, each named by
+    ``label(task, result)``."""
     return {
-        "what": "per-epoch time of the runner's training loop over a bare fit of the same "
-        "compiled model on the same data (sample configs), median of per-round ratios",
+        "what": what,
         "tasks": results,
-        "machine_load": load.as_dict(),
+        "machine_load": machine_load,
         "goals": [
             {
-                "name": f"loop / bare fit per epoch, {name} sample config",
+                "name": f"loop / bare fit per epoch, {label(name, r)}",
                 "value": r["loop_ratio"],
                 "op": "<=",
                 "target": GOAL,
@@ -263,7 +280,8 @@ def measure(quick: bool) -> dict[str, Any]:
         ],
         "figures": [
             {
-                "name": f"{name}: bare fit epoch ({r['epoch_steps']} steps), context only",
+                "name": f"{label(name, r)}: bare fit epoch ({r['epoch_steps']} steps), "
+                "context only",
                 "value": r["median_s"]["bare"],
                 "unit": "s",
             }

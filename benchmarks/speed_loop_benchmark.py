@@ -23,7 +23,7 @@ import sys
 import time
 from typing import Any
 
-from benchmarks.speed_loop import GOAL, measure_task
+from benchmarks.speed_loop import measure_task, section
 from benchmarks.speed_timing import MachineLoad
 
 TASKS = ("forecasting", "ner", "pos", "charlm", "sentiment", "translation")
@@ -68,33 +68,19 @@ def measure(quick: bool) -> dict[str, Any]:
                 "epoch_share": fraction,
             }
             _say(f"{name}: epoch time / bare fit's = {results[name]['ratio']}")
-    return {
-        "what": "per-epoch time of the runner's training loop over a bare fit of the same "
-        "compiled model on the same data (benchmark configs; sentiment and translation on a "
-        "share of each epoch), median of per-round ratios",
-        "tasks": results,
-        "machine_load": load.as_dict(),
-        "goals": [
-            {
-                "name": f"loop / bare fit per epoch, {name} benchmark config"
-                + (f" ({r['epoch_share']:.0%} epochs)" if r["epoch_share"] < 1 else ""),
-                "value": r["loop_ratio"],
-                "op": "<=",
-                "target": GOAL,
-                "unit": "×",
-            }
-            for name, r in results.items()
-        ],
-        "figures": [
-            {
-                "name": f"{name} benchmark config: bare fit epoch ({r['epoch_steps']} steps), "
-                "context only",
-                "value": r["median_s"]["bare"],
-                "unit": "s",
-            }
-            for name, r in results.items()
-        ],
-    }
+    return section(
+        "per-epoch time of the runner's training loop over a bare fit of the same compiled "
+        "model on the same data (benchmark configs; sentiment and translation on a share of "
+        "each epoch), median of per-round ratios",
+        results,
+        load.as_dict(),
+        _label,
+    )
+
+
+def _label(name: str, result: dict[str, Any]) -> str:
+    share = result["epoch_share"]
+    return f"{name} benchmark config" + (f" ({share:.1%} epochs)" if share < 1 else "")
 
 
 if __name__ == "__main__":
