@@ -192,7 +192,9 @@ def _specs(function) -> dict[str, Any]:
     return dict(function.structured_input_signature[1])
 
 
-def _normal(name: str, spec, info: dict[str, Any]) -> Any:
+def normal_input(name: str, spec, info: dict[str, Any]) -> Any:
+    """A well-formed value for signature input ``name`` (``spec``): what every call sends
+    but for the one input a case fuzzes, and what the speed section times."""
     import numpy as np
 
     rank = spec.shape.rank
@@ -229,7 +231,7 @@ def _fuzz_for(name: str, spec, info: dict[str, Any]) -> list[Fuzz]:
         return scalar_fuzz(name)
     if rank == 3:
         # The window's shape from the run's info (the signature may declare [-1, -1, -1]).
-        normal = _normal(name, spec, info)[0]
+        normal = normal_input(name, spec, info)[0]
         return window_fuzz(normal.shape, normal, at_least=name == "rows")
     return []
 
@@ -259,7 +261,7 @@ def _tensor(value: Any, spec):
 def _inputs(function, info: dict[str, Any], fuzzed: str | None = None, value: Any = None):
     specs = _specs(function)
     return {
-        name: _tensor(value if name == fuzzed else _normal(name, spec, info), spec)
+        name: _tensor(value if name == fuzzed else normal_input(name, spec, info), spec)
         for name, spec in specs.items()
     }
 

@@ -65,7 +65,7 @@ def request(function, example: dict[str, Any] | None, info: dict[str, Any]) -> d
     fits, else the robustness suite's normal input of each argument."""
     import tensorflow as tf
 
-    from benchmarks.robustness_serving import _normal  # the suite's normal values
+    from benchmarks.robustness_serving import normal_input  # the suite's normal values
 
     specs = dict(function.structured_input_signature[1])
     if example is not None and set(example) == set(specs):
@@ -74,7 +74,7 @@ def request(function, example: dict[str, Any] | None, info: dict[str, Any]) -> d
             k: tf.constant(v[:1] if isinstance(v, list) else v, specs[k].dtype)
             for k, v in example.items()
         }
-    return {k: tf.constant(_normal(k, spec, info), spec.dtype) for k, spec in specs.items()}
+    return {k: tf.constant(normal_input(k, spec, info), spec.dtype) for k, spec in specs.items()}
 
 
 def time_signature(function, inputs: dict[str, Any], calls: int, budget_s: float) -> dict:

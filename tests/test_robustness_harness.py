@@ -197,14 +197,14 @@ def test_normal_values_cover_every_input_kind_the_exports_declare():
     integer offset per row (the speed and robustness suites failed on it)."""
     import tensorflow as tf
 
-    from benchmarks.robustness_serving import _normal
+    from benchmarks.robustness_serving import normal_input
 
-    assert _normal("offset", tf.TensorSpec([None], tf.int32, name="offset"), {}) == [0]
-    assert _normal("length", tf.TensorSpec([], tf.int32, name="length"), {}) == 20
+    assert normal_input("offset", tf.TensorSpec([None], tf.int32, name="offset"), {}) == [0]
+    assert normal_input("length", tf.TensorSpec([], tf.int32, name="length"), {}) == 20
     info = {"mean": [1.0, 2.0], "std": [2.0, 2.0], "lookback": 5, "rows_needed": 8}
     rows = tf.TensorSpec([None, None, None], tf.float32, name="rows")
     window = tf.TensorSpec([None, None, None], tf.float32, name="window")
-    assert _normal("rows", rows, info).shape == (1, 8, 2)  # forecast_rows needs rows_needed
-    assert _normal("window", window, info).tolist() == [[[2.0, 3.0]] * 5]  # mean + std / 2
+    assert normal_input("rows", rows, info).shape == (1, 8, 2)  # forecast_rows needs rows_needed
+    assert normal_input("window", window, info).tolist() == [[[2.0, 3.0]] * 5]  # mean + std / 2
     with pytest.raises(ValueError, match="no normal value for input mask"):
-        _normal("mask", tf.TensorSpec([None, None], tf.int32, name="mask"), {})
+        normal_input("mask", tf.TensorSpec([None, None], tf.int32, name="mask"), {})
