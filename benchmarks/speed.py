@@ -56,7 +56,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from benchmarks.options import split_names
 from benchmarks.provenance import commit
-from benchmarks.speed_timing import MachineLoad
+from benchmarks.speed_timing import MachineLoad, progress
 from pipelines.spine.atomic import write_json
 from pipelines.spine.readme_blocks import read_block, replace_block
 
@@ -84,9 +84,7 @@ OPS = {"<=": lambda v, t: v <= t, ">=": lambda v, t: v >= t, "<": lambda v, t: v
 OPS[">"] = lambda v, t: v > t
 
 
-def say(message: str) -> None:
-    """A progress line on stderr."""
-    print(f"[speed {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+say = progress("speed")
 
 
 # --- goals --------------------------------------------------------------------------------------

@@ -25,15 +25,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benchmarks.speed_timing import progress
+
 ROOT = Path(__file__).resolve().parent.parent
 BACKENDS = ("tensorflow", "jax")
 READY_TIMEOUT = 1800  # preparing a benchmark config's data can take minutes
 PREFIX = "@@ "  # the workers' answers on stdout; anything else there is ignored
 
 
-def say(message: str) -> None:
-    """A progress line on stderr."""
-    print(f"[speed backends {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+say = progress("speed backends")
 
 
 def _answer(record: dict[str, Any]) -> None:

@@ -22,13 +22,12 @@ Absolute sentences/s are context for the machine they were measured on; ratios a
 
 from __future__ import annotations
 
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.speed_timing import compare
+from benchmarks.speed_timing import compare, progress
 
 ROOT = Path(__file__).resolve().parent.parent
 BATCHES = (1, 32, 128)
@@ -38,9 +37,7 @@ SENTENCES = {True: 256, False: 500}  # decoded per arm and round (batch 1: a qua
 REPEATS = {True: 3, False: 7}
 
 
-def say(message: str) -> None:
-    """A progress line on stderr."""
-    print(f"[speed beam {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+say = progress("speed beam")
 
 
 def _trained(tmp: Path, quick: bool):

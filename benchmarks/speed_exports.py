@@ -15,13 +15,11 @@ noisier when it is shared).
 from __future__ import annotations
 
 import shutil
-import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.speed_timing import percentiles, ratio, time_call
+from benchmarks.speed_timing import percentiles, progress, ratio, time_call
 
 ROOT = Path(__file__).resolve().parent.parent
 TRAIN_SETS = ("train.epochs=1", "train.steps_per_epoch=2", "train.validation_steps=1")
@@ -29,8 +27,7 @@ FORMATS = ("onnx", "tflite")
 WARMUP = 20
 
 
-def say(message: str) -> None:
-    print(f"[speed exports {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+say = progress("speed exports")
 
 
 def _size(path: Path) -> int:

@@ -38,7 +38,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks.speed_timing import MachineLoad, summarise
+from benchmarks.speed_timing import MachineLoad, progress, summarise
 
 ROOT = Path(__file__).resolve().parent.parent
 QUICK_TASKS = ("sentiment", "forecasting")
@@ -58,8 +58,7 @@ HOOKS = (
 )
 
 
-def _say(message: str) -> None:
-    print(f"[speed loop {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+_say = progress("speed loop")
 
 
 def _clock_class():

@@ -20,11 +20,10 @@ round.
 from __future__ import annotations
 
 import sys
-import time
 from typing import Any
 
 from benchmarks.speed_loop import measure_task, section
-from benchmarks.speed_timing import MachineLoad
+from benchmarks.speed_timing import MachineLoad, progress
 
 TASKS = ("forecasting", "ner", "pos", "charlm", "sentiment", "translation")
 QUICK_TASKS = ("forecasting",)
@@ -37,10 +36,7 @@ CUT: dict[str, tuple[float, tuple[str, ...]]] = {
 }
 
 
-def _say(message: str) -> None:
-    print(
-        f"[speed loop_benchmark {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True
-    )
+_say = progress("speed loop_benchmark")
 
 
 def measure(quick: bool) -> dict[str, Any]:

@@ -28,11 +28,10 @@ import contextlib
 import io
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.speed_timing import MachineLoad, compare, cpu_usage
+from benchmarks.speed_timing import MachineLoad, compare, cpu_usage, progress
 
 ROOT = Path(__file__).resolve().parent.parent
 MAX_LENGTH = 200  # keras-io's maxlen
@@ -40,8 +39,7 @@ GOAL = 1.0  # ours ≥ the reference's examples/s
 LITERAL_UNITS = 64  # the published recipe: two Bidirectional(LSTM(64))
 
 
-def _say(message: str) -> None:
-    print(f"[speed reference {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+_say = progress("speed reference")
 
 
 def reference_model(vocabulary_size: int, embedding_dim: int, units: int, layers: int):

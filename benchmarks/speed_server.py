@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.speed_serving import trained_export
-from benchmarks.speed_timing import percentiles
+from benchmarks.speed_timing import percentiles, progress
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = ("sentiment", "ner")
@@ -36,9 +36,7 @@ WARMUP = 20  # requests per model before the clock starts
 SERVING = re.compile(r"\[serve\] serving .* at http://127\.0\.0\.1:(\d+)/")
 
 
-def say(message: str) -> None:
-    """A progress line on stderr."""
-    print(f"[speed server {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+say = progress("speed server")
 
 
 def start_server(runs: dict[str, Path], log: Path) -> tuple[subprocess.Popen, int]:

@@ -13,13 +13,12 @@ so they are context for this machine (and noisier when it is shared).
 from __future__ import annotations
 
 import json
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.speed_timing import percentiles, time_call
+from benchmarks.speed_timing import percentiles, progress, time_call
 
 ROOT = Path(__file__).resolve().parent.parent
 TRAIN_SETS = ("train.epochs=1", "train.steps_per_epoch=2", "train.validation_steps=1")
@@ -28,9 +27,7 @@ GOALS_MS = {"sentiment": 1.0, "ner": 3.0}
 WARMUP = 20
 
 
-def say(message: str) -> None:
-    """A progress line on stderr."""
-    print(f"[speed serving {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+say = progress("speed serving")
 
 
 def trained_export(task_name: str, tmp: Path) -> tuple[Path, dict[str, Any], dict[str, Any]]:

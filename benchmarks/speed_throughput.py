@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.speed_timing import MachineLoad, peak_rss_mb
+from benchmarks.speed_timing import MachineLoad, peak_rss_mb, progress
 
 ROOT = Path(__file__).resolve().parent.parent
 WARM_STEPS = 5
@@ -33,9 +33,7 @@ CORES_GOAL = 1.6
 PROCESS_TIMEOUT = 1800  # data preparation of a benchmark config can take minutes
 
 
-def say(message: str) -> None:
-    """A progress line on stderr."""
-    print(f"[speed throughput {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+say = progress("speed throughput")
 
 
 def _meter(seconds: float, batch_size: int):

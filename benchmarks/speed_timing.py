@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import resource
 import statistics
+import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -28,10 +29,21 @@ __all__ = [
     "load_average",
     "peak_rss_mb",
     "percentiles",
+    "progress",
     "ratio",
     "summarise",
     "time_call",
 ]
+
+
+def progress(tag: str) -> Callable[[str], None]:
+    """A function printing progress lines ``[<tag> HH:MM:SS] message`` on stderr (stdout is
+    for results), flushed at once: a section's long runs show where they are."""
+
+    def say(message: str) -> None:
+        print(f"[{tag} {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+    return say
 
 
 def time_call(fn: Callable[[], Any]) -> float:

@@ -27,6 +27,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benchmarks.speed_timing import progress
+
 ROOT = Path(__file__).resolve().parent.parent
 MAX_LENGTH = 200  # tokens per review: nearly every IMDB batch pads to exactly this
 FULL = {
@@ -62,9 +64,7 @@ PROCESS_TIMEOUT = 1200
 PROGRESS = re.compile(r"^epoch (\d+) step \d+/\d+ .*\((\d+) examples/s\)$")
 
 
-def say(message: str) -> None:
-    """A progress line on stderr."""
-    print(f"[speed workers {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+say = progress("speed workers")
 
 
 def after_first_epoch(stderr: str) -> list[float]:

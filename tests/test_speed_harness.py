@@ -4,6 +4,7 @@ load, goals judged, the results record and the README table. No timing is assert
 clocks are replaced where a figure depends on them."""
 
 import json
+import re
 import sys
 import types
 
@@ -296,3 +297,10 @@ def test_cut_epoch_by_hand(args, expected):
 def test_cut_epoch_refuses_a_share_outside_0_1(fraction):
     with pytest.raises(ValueError, match="fraction"):
         speed_loop.cut_epoch(10, None, 10, 2, fraction)
+
+
+def test_progress_lines_go_to_stderr_with_tag_and_clock(capsys):
+    speed_timing.progress("speed loop")("ner: 3 rounds")
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert re.fullmatch(r"\[speed loop \d\d:\d\d:\d\d\] ner: 3 rounds\n", err)
