@@ -216,6 +216,7 @@ def measure_task(
         "overrides": list(overrides),
         "epoch_steps": epoch_steps,
         "full_epoch_steps": full_steps,
+        "epoch_share": fraction,
         "validation_steps": validation_steps,
         "batch_size": cfg.train.batch_size,
         "loop_ratio": result["ratio"]["runner"],

@@ -51,18 +51,15 @@ def measure(quick: bool) -> dict[str, Any]:
             benchmark = get_task(name).benchmark
             fraction, cut = CUT.get(name, (1.0, ()))
             _say(f"{name}: bare fit and runner loop, {fraction:.0%} of an epoch")
-            results[name] = {
-                **measure_task(
-                    name,
-                    0.0,
-                    repeats,
-                    config=benchmark.config,
-                    overrides=[*benchmark.overrides, *cut],
-                    fraction=fraction,
-                    arms=ARMS,
-                ),
-                "epoch_share": fraction,
-            }
+            results[name] = measure_task(
+                name,
+                0.0,
+                repeats,
+                config=benchmark.config,
+                overrides=[*benchmark.overrides, *cut],
+                fraction=fraction,
+                arms=ARMS,
+            )
             _say(f"{name}: epoch time / bare fit's = {results[name]['ratio']}")
     return section(
         "per-epoch time of the runner's training loop over a bare fit of the same compiled "
