@@ -5,6 +5,7 @@ per-epoch TensorBoard, and the raw resume-point format."""
 
 import json
 import os
+import threading
 
 import keras
 import numpy as np
@@ -35,11 +36,19 @@ class _Watch(keras.callbacks.Callback):
         self.run_dir, self.stop_at, self.seen = run_dir, stop_at, []
 
     def on_epoch_begin(self, epoch, logs=None):
+        _written()
         best = self.run_dir / "checkpoints" / "best.keras"
         points = sorted(p.name for p in (self.run_dir / "backup").glob("epoch-*"))
         self.seen.append((points, best.stat().st_mtime_ns if best.exists() else None))
         if epoch == self.stop_at:
             raise KeyboardInterrupt
+
+
+def _written():
+    """Waits for the resume point being written in the background (if any)."""
+    for thread in threading.enumerate():
+        if thread.name.startswith("resume-point-"):
+            thread.join()
 
 
 def _train(run_dir, overrides, monkeypatch, watch=None):
@@ -143,7 +152,27 @@ def test_raw_arrays_round_trip_with_their_layout(tmp_path):
         run_checkpoint._read(tmp_path / "v.bin", layout[:-2])
 
 
-def test_a_point_restores_every_variable_but_the_gradient_record(tmp_path):
+def _point_at_epoch_end(tmp_path, model):
+    """A checkpoint of ``model`` that has just ended epoch 1 of 2 (its point being written)."""
+    checkpoint = RunCheckpoint(tmp_path, tmp_path / "best.keras", "loss", "min")
+    checkpoint.set_model(model)
+    checkpoint.on_train_begin()
+    checkpoint.set_params({"epochs": 2})
+    checkpoint.on_epoch_end(0, {"loss": 1.0})
+    return checkpoint
+
+
+def _restore_latest(tmp_path, model):
+    restore = RunCheckpoint(
+        tmp_path, tmp_path / "b.keras", "loss", "min", ResumePoint.latest(tmp_path)
+    )
+    restore.set_model(model)
+    restore.on_train_begin()
+
+
+def test_a_point_restores_every_variable_but_the_gradient_record_as_at_its_epoch_end(
+    tmp_path, monkeypatch
+):
     model = _model()
     record_gradient_norms(model.optimizer, every=1)
     x = np.random.default_rng(0).normal(size=(8, 3)).astype("float32")
@@ -154,40 +183,49 @@ def test_a_point_restores_every_variable_but_the_gradient_record(tmp_path):
     assert not [p for p in paths if "gradient_squares" in p]
     assert [p for p in paths if p.endswith("/iteration")]
     assert [p for p in paths if "seed_generator" in p]
-    checkpoint = RunCheckpoint(tmp_path, tmp_path / "best.keras", "loss", "min")
-    checkpoint.set_model(model)
-    checkpoint.on_train_begin()
-    checkpoint.set_params({"epochs": 1})
-    checkpoint.on_epoch_end(0, {"loss": 1.0})
-    values = [np.array(v.numpy()) for v in saved]
-    model.fit(x, y, batch_size=4, epochs=1, verbose=0)  # everything moves on
-    again = RunCheckpoint(
-        tmp_path, tmp_path / "best.keras", "loss", "min", ResumePoint.latest(tmp_path)
-    )
-    again.set_model(model)
-    again.on_train_begin()
-    for variable, value in zip(state_variables(model), values, strict=True):
+    go, write = threading.Event(), run_checkpoint._write_point
+
+    def held(*args):  # the thread writes only after the next epoch has changed everything
+        assert go.wait(60)
+        write(*args)
+
+    monkeypatch.setattr(run_checkpoint, "_write_point", held)
+    checkpoint = _point_at_epoch_end(tmp_path, model)
+    expected = [np.array(v.numpy()) for v in saved]
+    assert ResumePoint.latest(tmp_path) is None  # still being written
+    model.fit(x, y, batch_size=4, epochs=1, verbose=0)
+    moved = [np.array(v.numpy()) for v in saved]
+    assert any(not np.array_equal(a, b) for a, b in zip(expected, moved, strict=True))
+    go.set()
+    checkpoint.wait()
+    _restore_latest(tmp_path, model)
+    for variable, value in zip(saved, expected, strict=True):
         np.testing.assert_array_equal(variable.numpy(), value, err_msg=variable.path)
+
+
+def test_a_failed_background_write_is_raised_and_best_keras_still_written(tmp_path):
+    model = _model()
+    model.fit(np.ones((4, 3)), np.ones((4, 1)), verbose=0)
+    (tmp_path / "backup").write_text("a file where the points' directory goes")
+    checkpoint = _point_at_epoch_end(tmp_path, model)  # best.keras at the first improvement
+    checkpoint._pending = checkpoint._best_weights()  # as if a later epoch improved
+    (tmp_path / "best.keras").unlink()
+    with pytest.raises(OSError, match="backup"):
+        checkpoint.on_train_end()
+    assert (tmp_path / "best.keras").exists()
+    checkpoint.wait()  # raised once, not again
 
 
 def test_a_point_of_another_model_is_refused(tmp_path):
     model = _model()
     model.fit(np.ones((4, 3)), np.ones((4, 1)), verbose=0)
-    checkpoint = RunCheckpoint(tmp_path, tmp_path / "best.keras", "loss", "min")
-    checkpoint.set_model(model)
-    checkpoint.on_train_begin()
-    checkpoint.set_params({"epochs": 1})
-    checkpoint.on_epoch_end(0, {"loss": 1.0})
+    _point_at_epoch_end(tmp_path, model).wait()
     inputs = keras.Input((3,))
     other = keras.Model(inputs, keras.layers.Dense(2)(inputs))
     other.compile(optimizer="adam", loss="mse")
     other.fit(np.ones((4, 3)), np.ones((4, 2)), verbose=0)
-    restore = RunCheckpoint(
-        tmp_path, tmp_path / "x.keras", "loss", "min", ResumePoint.latest(tmp_path)
-    )
-    restore.set_model(other)
     with pytest.raises(ValueError, match="code changed"):
-        restore.on_train_begin()
+        _restore_latest(tmp_path, other)
 
 
 def test_a_point_in_the_earlier_keras_format_still_resumes(tmp_path):
@@ -206,11 +244,7 @@ def test_a_point_in_the_earlier_keras_format_still_resumes(tmp_path):
     (point / run_checkpoint.STATE_FILE).write_text(json.dumps(state))
     expected = [np.array(v.numpy()) for v in state_variables(model)]
     model.fit(np.ones((4, 3)), np.ones((4, 1)), verbose=0)
-    restore = RunCheckpoint(
-        tmp_path, tmp_path / "b.keras", "loss", "min", ResumePoint.latest(tmp_path)
-    )
-    restore.set_model(model)
-    restore.on_train_begin()
+    _restore_latest(tmp_path, model)
     for variable, value in zip(state_variables(model), expected, strict=True):
         np.testing.assert_array_equal(variable.numpy(), value, err_msg=variable.path)
     assert os.path.exists(point / run_checkpoint.STATE_FILE)

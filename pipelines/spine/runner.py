@@ -131,9 +131,11 @@ def _train(
             verbose=1 if sys.stdout.isatty() else 2,
         )
     except BaseException:
-        # Ctrl-C or a crash: best weights still waiting for their write go to best.keras.
-        # Not with several processes: saving is collective, and the others may be gone (the
-        # weights are in the last resume point either way).
+        # Ctrl-C or a crash: the resume point being written lands, and best weights still
+        # waiting for their write go to best.keras. Not with several processes: saving is
+        # collective, and the others may be gone (the weights are in the last resume point).
+        with contextlib.suppress(Exception):
+            checkpoint.wait()
         if cluster.num_processes == 1:
             with contextlib.suppress(Exception):
                 checkpoint.write_best()

@@ -8,6 +8,7 @@ import math
 import os
 import shutil
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -82,6 +83,12 @@ class RunCheckpoint(keras.callbacks.Callback):
     With Polyak averaging (``use_ema``), ``best.keras`` holds the averaged weights, as
     validation saw them; the resume point holds the raw ones (and the averages in the
     optimizer).
+
+    A resume point is copied at the epoch's end and written by a background thread while the
+    next epoch trains (a big model's point is hundreds of MB: seconds an epoch otherwise).
+    One is written at a time; :meth:`wait` blocks until it is on disk and raises its error,
+    and training's end waits. A kill during the write loses only that point (it appears by
+    one rename; the one before is removed after it).
     """
 
     def __init__(
@@ -108,6 +115,8 @@ class RunCheckpoint(keras.callbacks.Callback):
         self._warned = False
         self._pending: list[np.ndarray] | None = None  # best weights not yet in best.keras
         self._best_written: float | None = None  # perf_counter of this session's last write
+        self._writing: threading.Thread | None = None  # the resume point being written
+        self._write_error: BaseException | None = None
 
     # === Restore ===
     def on_train_begin(self, logs=None):
@@ -168,7 +177,20 @@ class RunCheckpoint(keras.callbacks.Callback):
             self._save_point(done)
 
     def on_train_end(self, logs=None):
-        self.write_best()
+        try:
+            self.wait()
+        finally:
+            self.write_best()
+
+    def wait(self) -> None:
+        """Returns once the resume point being written (if any) is on disk; raises the error
+        that stopped its write."""
+        writing, self._writing = self._writing, None
+        if writing is not None:
+            writing.join()
+        error, self._write_error = self._write_error, None
+        if error is not None:
+            raise error
 
     def _improved(self, current: float) -> bool:
         if not math.isfinite(current):
@@ -206,40 +228,37 @@ class RunCheckpoint(keras.callbacks.Callback):
         self._best_written = time.perf_counter()
 
     def _save_point(self, epoch: int) -> None:
-        backup = self.run_dir / BACKUP_DIR
-        final = backup / f"epoch-{epoch:04d}"
-        temp = temp_sibling(final)
-        temp.mkdir(parents=True)
-        try:
-            layout = _write(temp / VARIABLES_FILE, [v.numpy() for v in state_variables(self.model)])
-            best_layout = _write(temp / BEST_FILE, self._pending) if self._pending else None
-            state = {
-                "epoch": epoch,
-                "steps": int(self.model.optimizer.iterations.numpy()),
-                "stopped": bool(self.model.stop_training),
-                "best": self.best,
-                "best_epoch": self.best_epoch,
-                "wall_seconds": self.wall_seconds,
-                "callbacks": {
-                    key: {name: _plain(getattr(cb, name)) for name in _attributes(cb)}
-                    for key, cb in self._stateful()
-                },
-                "layout": layout,
-                "best_layout": best_layout,
-            }
-            # No fsync: the directory appears whole by one rename, and a kill (not a power
-            # cut) loses nothing the page cache holds; an fsync cost more than the write.
-            (temp / STATE_FILE).write_text(
-                json.dumps(state, indent=2, default=plain) + "\n", encoding="utf-8"
-            )
-            if final.exists():  # the same epoch again (a resumed run redoing it)
-                shutil.rmtree(final)
-            os.rename(temp, final)
-        finally:
-            shutil.rmtree(temp, ignore_errors=True)
-        for older in backup.glob("epoch-*"):
-            if older != final:
-                shutil.rmtree(older, ignore_errors=True)
+        """Copies what the resume point after ``epoch`` holds, then writes it in the
+        background (after the previous one is done)."""
+        self.wait()
+        # Copies: the next steps update the variables in place while the thread writes.
+        arrays = [np.array(v.numpy(), copy=True) for v in state_variables(self.model)]
+        state = {
+            "epoch": epoch,
+            "steps": int(self.model.optimizer.iterations.numpy()),
+            "stopped": bool(self.model.stop_training),
+            "best": self.best,
+            "best_epoch": self.best_epoch,
+            "wall_seconds": self.wall_seconds,
+            "callbacks": {
+                key: {name: _plain(getattr(cb, name)) for name in _attributes(cb)}
+                for key, cb in self._stateful()
+            },
+            "layout": _layout(arrays),
+            "best_layout": _layout(self._pending) if self._pending else None,
+        }
+        # Made here: callbacks' counters may change while the thread writes.
+        text = json.dumps(state, indent=2, default=plain) + "\n"
+        best = self._pending  # replaced, never changed in place: no copy needed
+
+        def write() -> None:
+            try:
+                _write_point(self.run_dir / BACKUP_DIR, epoch, arrays, best, text)
+            except BaseException as error:  # raised by the next wait()
+                self._write_error = error
+
+        self._writing = threading.Thread(target=write, name=f"resume-point-{epoch}")
+        self._writing.start()
 
     @property
     def wall_seconds(self) -> float:
@@ -255,6 +274,35 @@ class RunCheckpoint(keras.callbacks.Callback):
     def watch(self, callbacks: list[keras.callbacks.Callback]) -> None:
         """The callbacks whose counters the resume point saves and restores."""
         self._callbacks = list(callbacks)
+
+
+def _write_point(
+    backup: Path,
+    epoch: int,
+    arrays: list[np.ndarray],
+    best: list[np.ndarray] | None,
+    state: str,
+) -> None:
+    """Writes ``backup/epoch-NNNN`` whole (a temporary directory renamed into place), then
+    removes the older points. ``state`` is the text of its ``state.json``."""
+    final = backup / f"epoch-{epoch:04d}"
+    temp = temp_sibling(final)
+    temp.mkdir(parents=True)
+    try:
+        _write(temp / VARIABLES_FILE, arrays)
+        if best:
+            _write(temp / BEST_FILE, best)
+        # No fsync: the directory appears whole by one rename, and a kill (not a power
+        # cut) loses nothing the page cache holds; an fsync cost more than the write.
+        (temp / STATE_FILE).write_text(state, encoding="utf-8")
+        if final.exists():  # the same epoch again (a resumed run redoing it)
+            shutil.rmtree(final)
+        os.rename(temp, final)
+    finally:
+        shutil.rmtree(temp, ignore_errors=True)
+    for older in backup.glob("epoch-*"):
+        if older != final:
+            shutil.rmtree(older, ignore_errors=True)
 
 
 def state_variables(model: keras.Model) -> list[Any]:
@@ -276,15 +324,18 @@ def state_variables(model: keras.Model) -> list[Any]:
 
 def _write(path: Path, arrays: list[Any]) -> list[tuple[str, list[int]]]:
     """Writes the arrays' bytes one after another (no per-array container: a resume point
-    costs little more than the bytes); returns their layout (dtype name and shape)."""
-    layout = []
+    costs little more than the bytes); returns their :func:`_layout`."""
     with open(path, "wb") as handle:
         for array in arrays:
             array = np.asarray(array)
             contiguous = array.ndim and array.flags.c_contiguous
             handle.write(array.data if contiguous else array.tobytes())
-            layout.append((array.dtype.name, list(array.shape)))
-    return layout
+    return _layout(arrays)
+
+
+def _layout(arrays: list[Any]) -> list[tuple[str, list[int]]]:
+    """The dtype name and shape of each array, in order: what :func:`_read` needs."""
+    return [(np.asarray(a).dtype.name, list(np.shape(a))) for a in arrays]
 
 
 def _read(path: Path, layout: list[Any]) -> list[np.ndarray]:
