@@ -33,6 +33,7 @@ from data.dataset_options import without_autotune
 
 READ_BYTES = 1 << 16  # bytes per record read (per lane: memory is lanes × a few of these)
 SHUFFLE_WINDOWS = 4096  # windows-mode shuffle buffer (windows, not characters)
+DEFAULT_GRAPH_SEED = 87654321  # TensorFlow's graph seed when no global seed is set
 
 
 def stream_training_batches(
@@ -172,6 +173,7 @@ def _shuffled_windows(
         shift = v % (room + 1)
         characters = _characters_of(table, 0, skip + shift, vocabulary, index)
         windows = _pairs(characters, window, local)
+        _usable_graph_seed()
         return windows.shuffle(SHUFFLE_WINDOWS, seed=v).batch(rows, drop_remainder=True)
 
     shifts = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).take(1)
@@ -180,6 +182,17 @@ def _shuffled_windows(
     ds = ds.apply(tf.data.experimental.assert_cardinality(steps))
     ds = ds.map(_shaped(rows, window)).prefetch(2)
     return CharBatches(without_autotune(ds), steps, count, count * window)
+
+
+def _usable_graph_seed() -> None:
+    """Lets an op in the function being traced take a tensor seed. TensorFlow pairs it with
+    the graph's seed (the global one) and then tests the pair against ``(0, 0)`` in Python,
+    which fails on a tensor when that seed is 0 (``seed: 0``; 2³¹ − 1 alike). Such a graph
+    gets TensorFlow's default graph seed, the one it uses when no global seed is set; any
+    other seed is left as it is (the same windows as before)."""
+    graph = tf.compat.v1.get_default_graph()
+    if graph.seed is not None and graph.seed % (2**31 - 1) == 0:
+        tf.compat.v1.set_random_seed(DEFAULT_GRAPH_SEED)
 
 
 def _piece_table(lanes: list[list[Piece]]) -> dict[str, tf.Tensor]:

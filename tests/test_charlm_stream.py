@@ -97,6 +97,27 @@ def test_stream_gives_the_in_memory_batches_of_one_file(tmp_path, mode):
         assert offsets  # one offset for the whole pass: non-overlapping windows
 
 
+@pytest.mark.parametrize("global_seed", [0, 2**31 - 1, 7])
+def test_windows_stream_under_any_global_seed(tmp_path, global_seed):
+    """``seed: 0`` made TensorFlow test a tensor seed in Python while tracing the pass."""
+    import tensorflow as tf
+
+    path = tmp_path / "text.txt"
+    path.write_text(SHAKESPEARE[:12_000], encoding="utf-8")
+    stream = CharLMData(source="stream", path=str(path), mode="windows", window=16)
+    index = stream_index(stream)
+    vocabulary = _vocabulary(index)
+    windows = _windows_of(vocabulary.encode(SHAKESPEARE[:10_800]), 17)
+    passes = []
+    for _ in range(2):
+        tf.random.set_seed(global_seed)
+        passes.append(_passes(stream_training(stream, index, vocabulary, 4, seed=5)))
+    _assert_same(*passes)  # the same seeds, the same windows
+    for x, y in passes[0]:
+        for row in np.concatenate([x, y[:, -1:]], axis=1):
+            assert np.all(windows == row, axis=1).any(), "a window not in the training text"
+
+
 def _windows_of(ids, width):
     return np.lib.stride_tricks.sliding_window_view(ids, width)
 
