@@ -153,7 +153,8 @@ class TrainConfig:
     mixed_precision: bool | Literal["auto", "bfloat16", "float16"] = param(
         False,
         doc="16-bit compute, float32 variables and outputs; true = auto: bfloat16 on CPU, "
-        "float16 on GPU (float16 trains 1.8x slower on a CPU without float16 units)",
+        "float16 on GPU (measured on a 2-core AVX512-BF16 CPU, a BiLSTM train step: float16 "
+        "2.2x and bfloat16 1.2x float32's time; make bench-speed, section precision)",
     )
     log_every_steps: int = param(
         0, min=0, max=MAX_STEPS, doc="print progress every N steps; 0 = per epoch"
