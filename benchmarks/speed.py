@@ -196,14 +196,14 @@ def load(path: Path = RESULTS_FILE) -> dict[str, Any] | None:
 # --- tables -------------------------------------------------------------------------------------
 
 
-def fmt(value: Any, unit: str = "") -> str:
-    """A figure for a table: 3 significant digits, its unit after it."""
+def fmt(value: Any, unit: str = "", digits: int = 3) -> str:
+    """A figure for a table: ``digits`` significant digits, its unit after it."""
     if value is None:
         return "—"
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, float):
-        text = f"{value:.3g}" if abs(value) < 1000 else f"{value:,.0f}"
+        text = f"{value:.{digits}g}" if abs(value) < 1000 else f"{value:,.0f}"
     else:
         text = str(value)
     if not unit:
@@ -227,7 +227,10 @@ def rows(record: dict[str, Any] | None) -> list[tuple[str, str, str, str, str]]:
         for g in s.get("goals", []):
             unit = g.get("unit", "")
             goal = f"{g['op']} {fmt(g['target'], unit)}"
-            out.append((name, g["name"], fmt(g.get("value"), unit), goal, _met(g.get("met"))))
+            value = fmt(g.get("value"), unit)
+            if g.get("met") is False and value == fmt(g["target"], unit):
+                value = fmt(g["value"], unit, 4)  # 1.055 against 1.05: not "1.05 … not met"
+            out.append((name, g["name"], value, goal, _met(g.get("met"))))
         for f in s.get("figures", []):
             out.append((name, f["name"], fmt(f.get("value"), f.get("unit", "")), "", ""))
     return out

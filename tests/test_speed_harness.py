@@ -226,7 +226,15 @@ def test_table_rows_goals_figures_and_missing_sections():
                         "target": 1.2,
                         "unit": "×",
                         "met": False,
-                    }
+                    },
+                    {
+                        "name": "loop",
+                        "value": 1.055,
+                        "op": "<=",
+                        "target": 1.05,
+                        "unit": "×",
+                        "met": False,
+                    },
                 ],
                 figures=[{"name": "steps", "value": 3}],
             ),
@@ -244,6 +252,7 @@ def test_table_rows_goals_figures_and_missing_sections():
     lines = text.splitlines()
     assert lines[0] == "| section | figure | value | goal | |"
     assert "| cells | ln_lstm / keras LSTM | 1.25× | <= 1.2× | **not met** |" in lines
+    assert "| cells | loop | 1.055× | <= 1.05× | **not met** |" in lines  # not "1.05×"
     assert "| cells | steps | 3 |  |  |" in lines
     assert "| beam | not available: no module b | — |  | not available yet |" in lines
     assert "| serving | p50 | 0.5 ms | <= 1 ms | met |" in lines

@@ -18,8 +18,8 @@ def precision_policy(mixed_precision: bool | str, has_gpu: bool) -> str:
     (a BiLSTM train step took 2.2× float32's time here), while bfloat16 matmuls run natively
     on AVX512_BF16/AMX CPUs and are at worst emulated (the same step took 1.2× here: its
     per-step matmuls are small and its elementwise ops convert); GPUs have float16 tensor
-    cores, and Keras' loss scaling keeps float16 gradients from underflowing. Variables and the models'
-    outputs stay float32 under every policy.
+    cores, and Keras' loss scaling keeps float16 gradients from underflowing. Variables and
+    the models' outputs stay float32 under every policy.
     """
     if mixed_precision is False:
         return "float32"
