@@ -328,7 +328,10 @@ def main(argv: list[str] | None = None) -> int:
     given = argv if argv is not None else sys.argv[1:]
     command = "python -m benchmarks.speed" + (f" {' '.join(given)}" if given else "")
     tmp = Path(tempfile.mkdtemp(prefix="speed-"))
-    sections = {}
+    target = args.out or (tmp / "speed.json" if args.quick else RESULTS_FILE)
+    previous = None if args.quick and not args.out else load(target)
+    sections: dict[str, dict[str, Any]] = {}
+    record = merged(previous, sections, command)
     for name in only:
         say(f"{name}: {SECTIONS[name]}{' (quick)' if args.quick else ''}")
         begun = time.perf_counter()
@@ -348,12 +351,12 @@ def main(argv: list[str] | None = None) -> int:
             f"{sum(g['met'] is True for g in section['goals'])}/{len(section['goals'])} goals met"
         )
         say(f"{name}: {state} in {section['seconds']:.0f} s ({_load_note(section)})")
+        # After every section, not once at the end: a long run stopped during a later section
+        # keeps the ones it finished (each file written whole, atomically).
+        record = merged(previous, sections, command)
+        write_json(target, record)
     for name in only:  # the sections' own files; a quick run's speed.json stays in tmp
         (tmp / f"{name}.json").unlink(missing_ok=True)
-    target = args.out or (tmp / "speed.json" if args.quick else RESULTS_FILE)
-    previous = None if args.quick and not args.out else load(target)
-    record = merged(previous, sections, command)
-    write_json(target, record)
     if target.parent != tmp:
         tmp.rmdir()
     print(console_table(record))

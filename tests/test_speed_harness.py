@@ -170,6 +170,26 @@ def test_section_worker_writes_its_result(tmp_path):
     assert json.loads(out.read_text())["available"] is False
 
 
+def test_a_run_stopped_during_a_section_keeps_the_sections_it_finished(monkeypatch, tmp_path):
+    out = tmp_path / "speed.json"
+
+    def run_section(name, quick, workdir):
+        if name == "loop":
+            raise KeyboardInterrupt  # a run stopped while its second section runs
+        goal = {"name": "g", "value": 1.0, "op": "<=", "target": 1.05, "unit": "×"}
+        return {"available": True, "goals": [goal]}
+
+    monkeypatch.setattr(speed, "run_section", run_section)
+    with pytest.raises(KeyboardInterrupt):
+        speed.main(["--only", "cells,loop", "--out", str(out)])
+    record = json.loads(out.read_text())
+    assert list(record["sections"]) == ["cells"]
+    assert record["goals"]["met"] == 1
+    assert record["sections"]["cells"]["command"] == (
+        f"python -m benchmarks.speed --only cells,loop --out {out}"
+    )
+
+
 def test_unknown_section_is_a_one_line_error():
     with pytest.raises(SystemExit, match="unknown bogus"):
         speed.main(["--only", "bogus"])
