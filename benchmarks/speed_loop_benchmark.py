@@ -16,8 +16,9 @@ whole: its checkpoint callback writes a large model (a 512k-row bigram embedding
 epoch weighed that fixed cost four times (1.11 at 67c11c2). One warm-up round, then as many
 timed rounds as fit in about ``BUDGET_S`` seconds, 3 to 9: the long epochs get three, and
 forecasting's 4 s epoch, whose round-to-round swings (3.5–4.3 s for the same bare epoch at
-184aafe) are larger than the 5% goal, gets about seven. About 70 minutes in all (data
-preparation included); ``--quick``: forecasting only, one round.
+184aafe) are larger than the 5% goal, gets about seven (four at 012d96f, on a machine twice as
+slow). About 70 minutes in all (data preparation included; 129 minutes on that slower machine);
+``--quick``: forecasting only, one round.
 """
 
 from __future__ import annotations

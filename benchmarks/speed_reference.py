@@ -5,7 +5,7 @@ The reference is the keras-io example "Bidirectional LSTM on IMDB" (keras.io/exa
 bidirectional_lstm_imdb): ``Embedding → Bidirectional(LSTM, return_sequences) →
 Bidirectional(LSTM) → Dense(sigmoid)``, reviews cut and padded to a fixed length with
 ``keras.utils.pad_sequences`` (its defaults: both at the front), ``adam``, binary
-cross-entropy, no mask. Two arms of it run:
+cross-entropy, no mask. Three arms of it run:
 
 - ``keras_io``: the recipe at our width and depth (one ``Bidirectional(LSTM(units))`` over an
   ``Embedding(vocabulary, embedding_dim)``), the comparison the issue's goal is about;
