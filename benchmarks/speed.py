@@ -325,13 +325,14 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     only = split_names(args.only, SECTIONS, "only")
+    if not only:  # else nothing is measured and no record is written
+        raise SystemExit(f"error: --only: name at least one of {', '.join(SECTIONS)}")
     given = argv if argv is not None else sys.argv[1:]
     command = "python -m benchmarks.speed" + (f" {' '.join(given)}" if given else "")
     tmp = Path(tempfile.mkdtemp(prefix="speed-"))
     target = args.out or (tmp / "speed.json" if args.quick else RESULTS_FILE)
     previous = None if args.quick and not args.out else load(target)
     sections: dict[str, dict[str, Any]] = {}
-    record = merged(previous, sections, command)
     for name in only:
         say(f"{name}: {SECTIONS[name]}{' (quick)' if args.quick else ''}")
         begun = time.perf_counter()

@@ -190,6 +190,11 @@ def test_a_run_stopped_during_a_section_keeps_the_sections_it_finished(monkeypat
     )
 
 
+def test_no_section_is_a_one_line_error():
+    with pytest.raises(SystemExit, match="--only: name at least one of cells"):
+        speed.main(["--only", " , "])
+
+
 def test_unknown_section_is_a_one_line_error():
     with pytest.raises(SystemExit, match="unknown bogus"):
         speed.main(["--only", "bogus"])
