@@ -18,14 +18,16 @@ Each section is a module ``benchmarks/speed_<name>.py`` with ``measure(quick: bo
 - ``backends``: every task's benchmark model's train step on the JAX backend against the
   TensorFlow backend (``train.backend``), each backend in a process of its own.
 
-``python -m benchmarks.speed [--only a,b] [--quick] [--out F]`` runs them, each in a process of
-its own (a fresh TensorFlow: no precision policy, thread pool or peak RSS carried over from
-another section), prints a table and writes ``benchmarks/results/speed.json`` (the sections run
-replace their earlier figures; the others are kept). A section's module that does not exist yet
-is recorded as not available. ``--quick`` runs are samples (smaller shapes, fewer repeats, the
-sample configs): they write to ``speed.json`` in a temporary directory unless ``--out`` says
-where. ``--table`` prints the README table of the results file; ``--write-readme`` rewrites its
-README block (between :data:`START` and :data:`END`).
+``python -m benchmarks.speed [--only a,b] [--tasks t,u] [--quick] [--out F]`` runs them, each in
+a process of its own (a fresh TensorFlow: no precision policy, thread pool or peak RSS carried
+over from another section), prints a table and writes ``benchmarks/results/speed.json`` (the
+sections run replace their earlier figures; the others are kept). ``--tasks`` reruns some tasks
+of a section that measures task by task (``loop``, ``loop_benchmark``): its other tasks keep
+their figures, and each task names the run that measured it (``measured``). A section's
+module that does not exist yet is recorded as not available. ``--quick`` runs are samples
+(smaller shapes, fewer repeats, the sample configs): they write to ``speed.json`` in a temporary
+directory unless ``--out`` says where. ``--table`` prints the README table of the results
+file; ``--write-readme`` rewrites its README block (between :data:`START` and :data:`END`).
 
 A section's dict is kept as it is, plus what the harness adds: ``seconds``, ``quick``,
 ``command``, ``commit``, ``date``, ``machine_load`` (load averages before and after, and how
@@ -115,9 +117,10 @@ def _module_name(name: str) -> str:
     return f"benchmarks.speed_{name}"
 
 
-def measure_here(name: str, quick: bool) -> dict[str, Any]:
-    """Imports ``benchmarks.speed_<name>`` and runs its ``measure``; a module that does not
-    exist is ``{"available": False}``, a failure ``{"error": ...}`` with the traceback's tail."""
+def measure_here(name: str, quick: bool, tasks: list[str] | None = None) -> dict[str, Any]:
+    """Imports ``benchmarks.speed_<name>`` and runs its ``measure`` (on ``tasks`` only, when
+    given); a module that does not exist is ``{"available": False}``, a failure
+    ``{"error": ...}`` with the traceback's tail."""
     try:
         module = importlib.import_module(_module_name(name))
     except ModuleNotFoundError as err:
@@ -125,7 +128,7 @@ def measure_here(name: str, quick: bool) -> dict[str, Any]:
             return {"available": True, "error": f"{type(err).__name__}: {err}"}
         return {"available": False, "error": f"not available: no module {_module_name(name)}"}
     try:
-        result = module.measure(quick)
+        result = module.measure(quick, tasks) if tasks else module.measure(quick)
     except Exception as err:  # recorded: one section's failure must not lose the others
         tail = traceback.format_exc().strip().splitlines()[-6:]
         return {"available": True, "error": f"{type(err).__name__}: {err}", "traceback": tail}
@@ -134,19 +137,68 @@ def measure_here(name: str, quick: bool) -> dict[str, Any]:
     return {"available": True, **result}
 
 
-def run_section(name: str, quick: bool, workdir: Path) -> dict[str, Any]:
-    """Runs one section in a child process and returns its dict; the child's stderr (progress
-    lines) passes through."""
+def run_section(
+    name: str, quick: bool, workdir: Path, tasks: list[str] | None = None
+) -> dict[str, Any]:
+    """Runs one section (on ``tasks`` only, when given) in a child process and returns its
+    dict; the child's stderr (progress lines) passes through."""
     out = workdir / f"{name}.json"
     args = [sys.executable, "-m", "benchmarks.speed", "--section-worker", name, "--out", str(out)]
     if quick:
         args.append("--quick")
+    if tasks:
+        args += ["--tasks", ",".join(tasks)]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     done = subprocess.run(args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, check=False)
     try:
         return json.loads(out.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {"available": True, "error": f"section process exited {done.returncode}, no result"}
+
+
+def per_task_module(name: str, tasks: list[str]) -> Any:
+    """The module of section ``name`` when it can measure some of its tasks alone (it has
+    ``TASKS``, ``measure(quick, tasks)`` and ``rebuild(section)``) and knows every one of
+    ``tasks``; else a one-line exit."""
+    module = importlib.import_module(_module_name(name))
+    if not (hasattr(module, "TASKS") and hasattr(module, "rebuild")):
+        raise SystemExit(f"error: --tasks: section {name} measures all its tasks at once")
+    unknown = [t for t in tasks if t not in module.TASKS]
+    if unknown:
+        raise SystemExit(
+            f"error: --tasks: section {name} has no task {', '.join(unknown)} "
+            f"(its tasks: {', '.join(module.TASKS)})"
+        )
+    return module
+
+
+RUN_KEYS = ("command", "commit", "date", "machine_load")  # what a task's ``measured`` names
+
+
+def with_tasks_kept(
+    previous: dict[str, Any] | None, section: dict[str, Any], module: Any
+) -> dict[str, Any]:
+    """``section``, measured on some of its tasks, with the other tasks of ``previous`` (the
+    section's earlier record) kept, goals and figures rebuilt from all of them
+    (``module.rebuild``). Each task says in ``measured`` which run measured it (its
+    command, commit, date and machine load): a kept task keeps its own, or gets its old
+    section's."""
+    if section.get("error") or "tasks" not in section:
+        return section
+    old_tasks = (previous or {}).get("tasks") if not (previous or {}).get("error") else None
+    this_run = {key: section.get(key) for key in RUN_KEYS}
+    kept = {
+        name: {
+            **result,
+            "measured": result.get("measured") or {k: previous.get(k) for k in RUN_KEYS},
+        }
+        for name, result in (old_tasks or {}).items()
+        if name not in section["tasks"]
+    }
+    fresh = {name: {**result, "measured": this_run} for name, result in section["tasks"].items()}
+    every = {**kept, **fresh}
+    ordered = {name: every[name] for name in [*module.TASKS, *every] if name in every}
+    return judged(module.rebuild({**section, "tasks": ordered}))
 
 
 # --- the record ---------------------------------------------------------------------------------
@@ -306,11 +358,17 @@ def main(argv: list[str] | None = None) -> int:
         "--table", action="store_true", help="print the README table of the results file"
     )
     parser.add_argument("--write-readme", action="store_true", help="rewrite the README block")
+    parser.add_argument(
+        "--tasks",
+        help="only these tasks of the sections run (loop, loop_benchmark), comma-separated; "
+        "the sections' other tasks keep their earlier figures",
+    )
     parser.add_argument("--section-worker", help=argparse.SUPPRESS)  # one section, in a child
     args = parser.parse_args(argv)
+    tasks = [t.strip() for t in (args.tasks or "").split(",") if t.strip()] or None
 
     if args.section_worker:
-        write_json(args.out, measure_here(args.section_worker, args.quick))
+        write_json(args.out, measure_here(args.section_worker, args.quick, tasks))
         return 0
     if args.table or args.write_readme:
         record = load(args.out or RESULTS_FILE)
@@ -327,6 +385,7 @@ def main(argv: list[str] | None = None) -> int:
     only = split_names(args.only, SECTIONS, "only")
     if not only:  # else nothing is measured and no record is written
         raise SystemExit(f"error: --only: name at least one of {', '.join(SECTIONS)}")
+    modules = {name: per_task_module(name, tasks) for name in only} if tasks else {}
     given = argv if argv is not None else sys.argv[1:]
     command = "python -m benchmarks.speed" + (f" {' '.join(given)}" if given else "")
     tmp = Path(tempfile.mkdtemp(prefix="speed-"))
@@ -337,7 +396,7 @@ def main(argv: list[str] | None = None) -> int:
         say(f"{name}: {SECTIONS[name]}{' (quick)' if args.quick else ''}")
         begun = time.perf_counter()
         with MachineLoad() as load_:
-            result = run_section(name, args.quick, tmp)
+            result = run_section(name, args.quick, tmp, tasks)
         section = judged(result)
         section.update(
             seconds=round(time.perf_counter() - begun, 1),
@@ -347,6 +406,9 @@ def main(argv: list[str] | None = None) -> int:
             date=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             machine_load=load_.as_dict(),
         )
+        if tasks:
+            earlier = (previous or {}).get("sections", {}).get(name)
+            section = with_tasks_kept(earlier, section, modules[name])
         sections[name] = section
         state = section.get("error") or (
             f"{sum(g['met'] is True for g in section['goals'])}/{len(section['goals'])} goals met"

@@ -2,7 +2,8 @@
 
 For each task's sample config (``configs/<task>_sample.yaml``; ``--quick``: sentiment and
 forecasting) the data and model are prepared and compiled exactly as ``runner.train`` does it,
-then three arms take turns on the same data, each a ``fit`` of two epochs:
+then three arms take turns on the same data, each a ``fit`` of one epoch and then the timed
+ones:
 
 - ``bare``: a twin of the model (same config and seed) compiled with the same optimizer but
   without the gradient-norm record, ``model.fit`` with no callbacks but the task's own (a
@@ -15,13 +16,16 @@ then three arms take turns on the same data, each a ``fit`` of two epochs:
   history CSV, early stopping, TensorBoard, best checkpoint and resume point) and its
   ``verbose``.
 
-The second epoch of each ``fit`` is timed (the first after a switch of models pays for colder
-caches and a fresh data iterator), from the first callback's ``on_epoch_begin`` to the last
-one's ``on_epoch_end``: validation and the epoch's checkpoints included, tf.data's shutdown at
-the end of ``fit`` left out (STACK.md). The order of the arms rotates each round; the figure is
-the median over rounds of runner time / bare time within a round (``loop_ratio``). The runner
-arm also reports the seconds each of its callbacks took per epoch (the in-step record shows
-only in ``in_step_record_ratio``) and once per ``fit`` (opening logs and writers).
+The first epoch of each ``fit`` is not timed (the first after a switch of models pays for
+colder caches and a fresh data iterator); the epochs after it are, from the first callback's
+``on_epoch_begin`` to the last one's ``on_epoch_end``: validation and the epochs' checkpoints
+included, tf.data's shutdown at the end of ``fit`` left out (STACK.md). A full run times as
+many epochs per fit as last about :data:`WINDOW_S` seconds (a 0.3 s epoch timed alone swings
+with whatever else the machine does in it) — 1 in a ``--quick`` run and in ``loop_benchmark``
+— and reports seconds per epoch. The order of the arms rotates each round; the figure is the
+median over rounds of runner time / bare time within a round (``loop_ratio``). The runner arm
+also reports the seconds each of its callbacks took per epoch (the in-step record shows only
+in ``in_step_record_ratio``) and once per ``fit`` (opening logs and writers).
 """
 
 from __future__ import annotations
@@ -44,6 +48,8 @@ ROOT = Path(__file__).resolve().parent.parent
 QUICK_TASKS = ("sentiment", "forecasting")
 TASKS = ("sentiment", "ner", "pos", "translation", "forecasting", "charlm")
 GOAL = 1.05
+BUDGET_S = 240.0  # a full run's timed rounds per task: as many as fit, 7 to 11
+WINDOW_S = 6.0  # a full run's timed epochs per fit: as many as last about this long
 ONCE = ("on_train_begin", "on_train_end")  # hooks run once per fit, not per epoch
 HOOKS = (
     *ONCE,
@@ -67,8 +73,12 @@ def _clock_class():
     class Clock(keras.callbacks.Callback):
         """Notes when epochs begin and end (put one first and one last in the list)."""
 
+        def __init__(self):
+            super().__init__()
+            self.begins: list[float] = []
+
         def on_epoch_begin(self, epoch, logs=None):
-            self.began = time.perf_counter()
+            self.begins.append(time.perf_counter())
 
         def on_epoch_end(self, epoch, logs=None):
             self.ended = time.perf_counter()  # the last epoch's, read after fit
@@ -117,6 +127,25 @@ def cut_epoch(
     return math.ceil(steps * fraction), math.ceil(batches * fraction)
 
 
+def timed_epochs(epoch_s: float, window_s: float, most: int = 20) -> int:
+    """How many epochs a fit times so that they last about ``window_s`` seconds, given one
+    takes ``epoch_s``: at least 1, at most ``most``. A short epoch timed alone swings ±10%
+    round to round (a burst of other work lands in it or not); several in a row average
+    that out."""
+    if epoch_s <= 0 or window_s <= 0:
+        return 1
+    return max(1, min(most, round(window_s / epoch_s)))
+
+
+def seconds_per_epoch(begins: Sequence[float], ended: float) -> float:
+    """Mean seconds of the epochs after the first, from each epoch's begin time and the last
+    one's end (the first after a switch of models pays for colder caches and a fresh data
+    iterator, so it is not counted)."""
+    if len(begins) < 2:
+        raise ValueError(f"a timed fit needs at least 2 epochs, it ran {len(begins)}")
+    return (ended - begins[1]) / (len(begins) - 1)
+
+
 def measure_task(
     name: str,
     budget_s: float,
@@ -127,12 +156,15 @@ def measure_task(
     overrides: Sequence[str] = (),
     fraction: float = 1.0,
     arms: tuple[str, ...] = ("bare", "recording", "runner"),
+    window_s: float = 0.0,
 ) -> dict[str, Any]:
     """The ``arms`` on task ``name``'s ``config`` (default its sample config) with
     ``overrides``: ``warmup`` rounds, then as many timed rounds as fit in about ``budget_s``
     seconds, at least ``repeats[0]``, at most ``repeats[1]`` (a sample config's epoch takes
-    0.5 s to ~15 s). ``fraction`` < 1 cuts every epoch to that share of its training steps
-    and of its validation batches (a benchmark config's full epoch can take minutes)."""
+    0.3 s to ~15 s). In a timed round each arm's fit times as many epochs after its first as
+    last about ``window_s`` seconds (:func:`timed_epochs`, from the warm-up's bare epoch; one
+    when 0). ``fraction`` < 1 cuts every epoch to that share of its training steps and of its
+    validation batches (a benchmark config's full epoch can take minutes)."""
     import keras
 
     from pipelines.registry import get_task
@@ -174,9 +206,9 @@ def measure_task(
         train_data = prepared.train.repeat()
         epoch = 0
 
-        def one_epoch(arm: str) -> float:
-            """Fits ``arm`` for two epochs and returns the second one's seconds: the first
-            after switching models pays for colder caches and a fresh data iterator."""
+        def one_epoch(arm: str, timed: int = 1) -> float:
+            """Fits ``arm`` for ``1 + timed`` epochs and returns the seconds per epoch of all
+            but the first (:func:`seconds_per_epoch`); early stopping may end it sooner."""
             nonlocal epoch
             first, last = clock(), clock()
             listed = callbacks if arm == "runner" else task_callbacks
@@ -184,7 +216,7 @@ def measure_task(
                 (twin if arm == "bare" else model).fit(
                     train_data,
                     validation_data=prepared.validation,
-                    epochs=epoch + 2,
+                    epochs=epoch + 1 + timed,
                     initial_epoch=epoch,
                     steps_per_epoch=epoch_steps,
                     validation_steps=validation_steps,
@@ -192,24 +224,31 @@ def measure_task(
                     shuffle=False,
                     verbose=2 if arm == "runner" else 0,
                 )
-            epoch += 2
-            return last.ended - first.began
+            epoch += len(first.begins)
+            epochs_run[arm] += len(first.begins)  # the hooks run in every one
+            return seconds_per_epoch(first.begins, last.ended)
 
+        epochs_run = {arm: 0 for arm in arms}  # by the timed rounds' fits, first epochs too
         began = time.perf_counter()
+        warm = {arm: 0.0 for arm in arms}
         for _ in range(warmup):
             for arm in arms:
-                one_epoch(arm)
+                warm[arm] = one_epoch(arm)
         round_s = (time.perf_counter() - began) / max(1, warmup)  # tracing included: high
+        timed = timed_epochs(warm.get("bare", warm[arms[0]]), window_s)
+        round_s *= (1 + timed) / 2  # a warm-up fit is two epochs
         rounds = max(repeats[0], min(repeats[1], int(budget_s / round_s)))
         _instrument(shared, spent)  # after the warm-up: only timed rounds count
+        epochs_run.update((arm, 0) for arm in arms)
         times: dict[str, list[float]] = {arm: [] for arm in arms}
         for round_ in range(rounds):
             shift = round_ % len(arms)  # no arm always first or after the same one
             for arm in arms[shift:] + arms[:shift]:
-                times[arm].append(one_epoch(arm))
+                times[arm].append(one_epoch(arm, timed))
         keras.backend.clear_session()
     result = summarise(times, reference="bare", warmup=warmup)
     bare = result["median_s"]["bare"]
+    runner_epochs = max(1, epochs_run.get("runner", 0))
     return {
         **result,
         "config": config,
@@ -217,6 +256,7 @@ def measure_task(
         "epoch_steps": epoch_steps,
         "full_epoch_steps": full_steps,
         "epoch_share": fraction,
+        "timed_epochs_per_fit": timed,
         "validation_steps": validation_steps,
         "batch_size": cfg.train.batch_size,
         "loop_ratio": result["ratio"]["runner"],
@@ -225,8 +265,10 @@ def measure_task(
         "task_callbacks": [type(cb).__name__ for cb in task_callbacks],
         "callback_seconds": {
             name: {
-                "per_epoch": round(s["per_epoch"] / rounds, 4),
-                "per_epoch_pct": round(100 * s["per_epoch"] / rounds / bare, 2) if bare else None,
+                "per_epoch": round(s["per_epoch"] / runner_epochs, 4),
+                "per_epoch_pct": round(100 * s["per_epoch"] / runner_epochs / bare, 2)
+                if bare
+                else None,
                 "per_fit": round(s["per_fit"] / rounds, 4),
             }
             for name, s in spent.items()
@@ -234,26 +276,40 @@ def measure_task(
     }
 
 
-def measure(quick: bool) -> dict[str, Any]:
-    """The loop/bare ratio per epoch for each task's sample config (goal ≤ 1.05)."""
-    tasks = QUICK_TASKS if quick else TASKS
-    # Per task: quick ~1 min; full ~2.5 min, longer where 5 rounds of 6 epochs take longer
-    # (translation, charlm: ~3.5 min), about 20 min in all. At least 5 rounds: their ratios
-    # swing ±10% round to round, as much as the 5% goal.
-    budget, repeats = (45.0, (5, 9)) if quick else (150.0, (5, 9))
+def measure(quick: bool, tasks: Sequence[str] | None = None) -> dict[str, Any]:
+    """The loop/bare ratio per epoch for each task's sample config, or those of ``tasks``
+    (goal ≤ 1.05)."""
+    tasks = tasks or (QUICK_TASKS if quick else TASKS)
+    # One epoch timed per fit swung ±10% round to round (ner at 67c11c2: 0.955–1.23), as much
+    # as the 5% goal: a full run times WINDOW_S of epochs per fit and at least 7 rounds.
+    budget, repeats, window = (45.0, (5, 9), 0.0) if quick else (BUDGET_S, (7, 11), WINDOW_S)
     results: dict[str, Any] = {}
     with MachineLoad() as load:
         for name in tasks:
-            _say(f"{name}: rounds of bare fit, recording, runner loop (2 epochs each)")
-            results[name] = measure_task(name, budget, repeats)
+            _say(f"{name}: rounds of bare fit, recording, runner loop")
+            results[name] = measure_task(name, budget, repeats, window_s=window)
             _say(f"{name}: epoch time / bare fit's = {results[name]['ratio']}")
-    return section(
-        "per-epoch time of the runner's training loop over a bare fit of the same compiled "
-        "model on the same data (sample configs), median of per-round ratios",
-        results,
-        load.as_dict(),
-        lambda name, r: f"{name} sample config",
-    )
+    return rebuild({"what": WHAT, "tasks": results, "machine_load": load.as_dict()})
+
+
+WHAT = (
+    "per-epoch time of the runner's training loop over a bare fit of the same compiled model on "
+    "the same data (sample configs), median of per-round ratios"
+)
+
+
+def rebuild(record: dict[str, Any]) -> dict[str, Any]:
+    """``record`` (this section's, its tasks measured by one run or several) with its goals and
+    figures made from its ``tasks``."""
+    return {
+        **record,
+        **section(
+            record["what"],
+            record["tasks"],
+            record["machine_load"],
+            lambda n, r: f"{n} sample config",
+        ),
+    }
 
 
 def section(

@@ -173,7 +173,7 @@ def test_section_worker_writes_its_result(tmp_path):
 def test_a_run_stopped_during_a_section_keeps_the_sections_it_finished(monkeypatch, tmp_path):
     out = tmp_path / "speed.json"
 
-    def run_section(name, quick, workdir):
+    def run_section(name, quick, workdir, tasks=None):
         if name == "loop":
             raise KeyboardInterrupt  # a run stopped while its second section runs
         goal = {"name": "g", "value": 1.0, "op": "<=", "target": 1.05, "unit": "×"}
@@ -188,6 +188,62 @@ def test_a_run_stopped_during_a_section_keeps_the_sections_it_finished(monkeypat
     assert record["sections"]["cells"]["command"] == (
         f"python -m benchmarks.speed --only cells,loop --out {out}"
     )
+
+
+def _loop_task(ratio, **extra):
+    """A task's result as :func:`speed_loop.measure_task` makes it, the figures that matter."""
+    return {"loop_ratio": ratio, "median_s": {"bare": 2.0}, "epoch_steps": 10, **extra}
+
+
+def test_tasks_rerun_keep_the_other_tasks_and_say_which_run_measured_each(monkeypatch, tmp_path):
+    out = tmp_path / "speed.json"
+    old_run = {"command": "first", "commit": "aaa", "date": "d1", "machine_load": {"quiet": True}}
+    earlier = speed_loop.rebuild(
+        {
+            "what": speed_loop.WHAT,
+            "tasks": {"sentiment": _loop_task(1.01), "ner": _loop_task(1.06)},
+            "machine_load": {},
+        }
+    )
+    out.write_text(json.dumps(speed.merged(None, {"loop": {**earlier, **old_run}}, "first")))
+    asked = []
+
+    def run_section(name, quick, workdir, tasks=None):
+        asked.append((name, tasks))
+        return {
+            "available": True,
+            **speed_loop.rebuild(
+                {"what": speed_loop.WHAT, "tasks": {"ner": _loop_task(1.02)}, "machine_load": {}}
+            ),
+        }
+
+    monkeypatch.setattr(speed, "run_section", run_section)
+    speed.main(["--only", "loop", "--tasks", "ner", "--out", str(out)])
+    assert asked == [("loop", ["ner"])]
+    section = json.loads(out.read_text())["sections"]["loop"]
+    assert list(section["tasks"]) == ["sentiment", "ner"]  # the section's order, not the run's
+    assert section["tasks"]["sentiment"]["loop_ratio"] == 1.01
+    assert section["tasks"]["sentiment"]["measured"] == old_run
+    assert section["tasks"]["ner"]["measured"]["command"] == (
+        f"python -m benchmarks.speed --only loop --tasks ner --out {out}"
+    )
+    assert [(g["value"], g["met"]) for g in section["goals"]] == [(1.01, True), (1.02, True)]
+    # a second rerun of ner leaves sentiment's provenance as it was
+    speed.main(["--only", "loop", "--tasks", "ner", "--out", str(out)])
+    again = json.loads(out.read_text())["sections"]["loop"]
+    assert again["tasks"]["sentiment"]["measured"] == old_run
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--only", "cells", "--tasks", "ner"], "section cells measures all its tasks at once"),
+        (["--only", "loop", "--tasks", "nerr"], "section loop has no task nerr"),
+    ],
+)
+def test_tasks_a_section_cannot_rerun_alone_are_one_line_errors(argv, message):
+    with pytest.raises(SystemExit, match=message):
+        speed.main(argv)
 
 
 def test_no_section_is_a_one_line_error():
@@ -325,6 +381,28 @@ def test_readme_speed_block_matches_the_results_file():
 )
 def test_cut_epoch_by_hand(args, expected):
     assert speed_loop.cut_epoch(*args) == expected
+
+
+@pytest.mark.parametrize(
+    "epoch_s, window_s, expected",
+    [
+        (0.34, 6.0, 18),  # round(17.6)
+        (1.8, 6.0, 3),  # round(3.33)
+        (4.0, 6.0, 2),  # round(1.5), half to even
+        (8.0, 6.0, 1),  # an epoch longer than the window: one
+        (0.01, 6.0, 20),  # at most 20
+        (0.5, 0.0, 1),  # no window: one, as a quick run
+    ],
+)
+def test_timed_epochs_by_hand(epoch_s, window_s, expected):
+    assert speed_loop.timed_epochs(epoch_s, window_s) == expected
+
+
+def test_seconds_per_epoch_leaves_the_first_epoch_out():
+    # epochs begin at 0, 5, 7, 9 and the last ends at 11: (11 - 5) / 3 after the first
+    assert speed_loop.seconds_per_epoch([0.0, 5.0, 7.0, 9.0], 11.0) == 2.0
+    with pytest.raises(ValueError, match="at least 2 epochs, it ran 1"):
+        speed_loop.seconds_per_epoch([0.0], 3.0)
 
 
 @pytest.mark.parametrize("fraction", [0.0, -0.5, 1.5])
