@@ -392,36 +392,37 @@ def main(argv: list[str] | None = None) -> int:
     target = args.out or (tmp / "speed.json" if args.quick else RESULTS_FILE)
     previous = None if args.quick and not args.out else load(target)
     sections: dict[str, dict[str, Any]] = {}
-    for name in only:
-        say(f"{name}: {SECTIONS[name]}{' (quick)' if args.quick else ''}")
-        begun = time.perf_counter()
-        with MachineLoad() as load_:
-            result = run_section(name, args.quick, tmp, tasks)
-        section = judged(result)
-        section.update(
-            seconds=round(time.perf_counter() - begun, 1),
-            quick=args.quick,
-            command=command,
-            commit=commit(),
-            date=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            machine_load=load_.as_dict(),
-        )
-        if tasks:
-            earlier = (previous or {}).get("sections", {}).get(name)
-            section = with_tasks_kept(earlier, section, modules[name])
-        sections[name] = section
-        state = section.get("error") or (
-            f"{sum(g['met'] is True for g in section['goals'])}/{len(section['goals'])} goals met"
-        )
-        say(f"{name}: {state} in {section['seconds']:.0f} s ({_load_note(section)})")
-        # After every section, not once at the end: a long run stopped during a later section
-        # keeps the ones it finished (each file written whole, atomically).
-        record = merged(previous, sections, command)
-        write_json(target, record)
-    for name in only:  # the sections' own files; a quick run's speed.json stays in tmp
-        (tmp / f"{name}.json").unlink(missing_ok=True)
-    if target.parent != tmp:
-        tmp.rmdir()
+    try:
+        for name in only:
+            say(f"{name}: {SECTIONS[name]}{' (quick)' if args.quick else ''}")
+            begun = time.perf_counter()
+            with MachineLoad() as load_:
+                result = run_section(name, args.quick, tmp, tasks)
+            section = judged(result)
+            section.update(
+                seconds=round(time.perf_counter() - begun, 1),
+                quick=args.quick,
+                command=command,
+                commit=commit(),
+                date=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                machine_load=load_.as_dict(),
+            )
+            if tasks:
+                earlier = (previous or {}).get("sections", {}).get(name)
+                section = with_tasks_kept(earlier, section, modules[name])
+            sections[name] = section
+            met = sum(g["met"] is True for g in section["goals"])
+            state = section.get("error") or f"{met}/{len(section['goals'])} goals met"
+            say(f"{name}: {state} in {section['seconds']:.0f} s ({_load_note(section)})")
+            # After every section, not once at the end: a run stopped during a later section
+            # keeps the ones it finished (each file written whole, atomically).
+            record = merged(previous, sections, command)
+            write_json(target, record)
+    finally:  # stopped or not: the sections' own files; a quick run's speed.json stays
+        for name in only:
+            (tmp / f"{name}.json").unlink(missing_ok=True)
+        if target.parent != tmp:
+            tmp.rmdir()
     print(console_table(record))
     print(f"wrote {target}")
     return 0

@@ -179,9 +179,18 @@ def test_a_run_stopped_during_a_section_keeps_the_sections_it_finished(monkeypat
         goal = {"name": "g", "value": 1.0, "op": "<=", "target": 1.05, "unit": "×"}
         return {"available": True, "goals": [goal]}
 
+    work = tmp_path / "speed-work"
+
+    def mkdtemp(prefix):
+        work.mkdir()
+        (work / "cells.json").write_text("{}")  # the finished section's own file
+        return str(work)
+
     monkeypatch.setattr(speed, "run_section", run_section)
+    monkeypatch.setattr(speed.tempfile, "mkdtemp", mkdtemp)
     with pytest.raises(KeyboardInterrupt):
         speed.main(["--only", "cells,loop", "--out", str(out)])
+    assert not work.exists()  # no temporary directory left behind
     record = json.loads(out.read_text())
     assert list(record["sections"]) == ["cells"]
     assert record["goals"]["met"] == 1
