@@ -282,6 +282,9 @@ def rows(record: dict[str, Any] | None) -> list[tuple[str, str, str, str, str]]:
             value = fmt(g.get("value"), unit)
             if g.get("met") is False and value == fmt(g["target"], unit):
                 value = fmt(g["value"], unit, 4)  # 1.055 against 1.05: not "1.05 … not met"
+            if g.get("interval"):  # the median's distribution-free interval
+                i = g["interval"]
+                value += f" ({fmt(i['low'])}–{fmt(i['high'])} at {i['confidence']:.0%})"
             out.append((name, g["name"], value, goal, _met(g.get("met"))))
         for f in s.get("figures", []):
             out.append((name, f["name"], fmt(f.get("value"), f.get("unit", "")), "", ""))

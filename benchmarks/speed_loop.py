@@ -332,6 +332,8 @@ def section(
                 "op": "<=",
                 "target": GOAL,
                 "unit": "×",
+                # where the rounds' noise leaves the median (older results have none)
+                "interval": (r.get("ratio_interval") or {}).get("runner"),
             }
             for name, r in results.items()
         ],

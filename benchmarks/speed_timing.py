@@ -12,6 +12,7 @@ Nothing here imports TensorFlow or Keras: the harness and its tests stay light.
 
 from __future__ import annotations
 
+import math
 import os
 import resource
 import statistics
@@ -27,6 +28,7 @@ __all__ = [
     "cpu_usage",
     "latencies",
     "load_average",
+    "median_interval",
     "peak_rss_mb",
     "percentiles",
     "progress",
@@ -78,10 +80,13 @@ def compare(
          "median_s": {arm: median seconds},
          "times_s": {arm: [seconds of each round]},
          "ratio": {arm: median over rounds of (arm time / reference time in that round)},
+         "ratio_interval": {arm: {"low", "high", "confidence"}},
          "ratio_of_medians": {arm: median_s[arm] / median_s[reference]}}
 
     ``ratio`` pairs the arms round by round, so a load change that slows one round slows
-    both sides of its ratio; it is the figure to report. ``reference`` defaults to the first
+    both sides of its ratio; it is the figure to report. ``ratio_interval`` is its ~90%
+    distribution-free interval (:func:`median_interval`): how far the rounds' noise leaves
+    it from the median a longer run would find. ``reference`` defaults to the first
     arm; its ratios are 1.0.
     """
     if not arms:
@@ -103,15 +108,40 @@ def compare(
     return summarise(times, reference, warmup)
 
 
+def median_interval(values: Iterable[float], confidence: float = 0.9) -> dict[str, Any] | None:
+    """A distribution-free interval for the median of what ``values`` sample: the narrowest
+    pair of order statistics ``(x_(k), x_(n+1-k))`` that holds the median with probability at
+    least ``confidence`` (from the binomial(n, ½) law of how many values fall below it: no
+    assumption on their distribution). With too few values for ``confidence`` it is the
+    whole range, with the lower probability it has. ``{"low", "high", "confidence"}``; None
+    without values."""
+    ordered = sorted(values)
+    n = len(ordered)
+    if not n:
+        return None
+
+    def coverage(k: int) -> float:  # P(x_(k) <= median <= x_(n+1-k))
+        return 1 - 2 * sum(math.comb(n, i) for i in range(k)) / 2**n
+
+    k = 1
+    while k + 1 <= (n + 1) // 2 and coverage(k + 1) >= confidence:
+        k += 1
+    return {
+        "low": round(ordered[k - 1], 3),
+        "high": round(ordered[n - k], 3),
+        "confidence": round(coverage(k), 3),
+    }
+
+
 def summarise(times: Mapping[str, list[float]], reference: str, warmup: int = 0) -> dict[str, Any]:
     """The :func:`compare` record from per-round times (``times[arm][round]``), for sections
     that time rounds themselves (e.g. from a callback inside ``fit``)."""
     medians = {name: statistics.median(t) for name, t in times.items()}
     ref = times[reference]
-    paired = {
-        name: round(statistics.median(a / b for a, b in zip(t, ref, strict=True) if b), 3)
-        for name, t in times.items()
+    per_round = {
+        name: [a / b for a, b in zip(t, ref, strict=True) if b] for name, t in times.items()
     }
+    paired = {name: round(statistics.median(r), 3) for name, r in per_round.items()}
     return {
         "reference": reference,
         "repeats": len(ref),
@@ -119,6 +149,9 @@ def summarise(times: Mapping[str, list[float]], reference: str, warmup: int = 0)
         "median_s": {name: round(m, 6) for name, m in medians.items()},
         "times_s": {name: [round(x, 6) for x in t] for name, t in times.items()},
         "ratio": paired,
+        "ratio_interval": {
+            name: median_interval(r) for name, r in per_round.items() if name != reference
+        },
         "ratio_of_medians": {name: ratio(m, medians[reference]) for name, m in medians.items()},
     }
 

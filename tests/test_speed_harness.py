@@ -60,6 +60,30 @@ def test_summarise_by_hand():
     assert record["median_s"] == {"ref": 2.0, "x": 2.0}
     assert record["ratio"] == {"ref": 1.0, "x": 2.0}  # median of 2, 1, 3
     assert record["ratio_of_medians"] == {"ref": 1.0, "x": 1.0}
+    # three rounds: only the whole range (ratios 1, 2, 3) holds the median, with 1 - 2/8
+    assert record["ratio_interval"] == {"x": {"low": 1.0, "high": 3.0, "confidence": 0.75}}
+
+
+@pytest.mark.parametrize(
+    "n, confidence, k, coverage",
+    [
+        # coverage of (x_(k), x_(n+1-k)) = 1 - 2 * sum_{i<k} C(n, i) / 2^n
+        (7, 0.9, 1, 1 - 2 / 128),  # k=2 would hold 1 - 2*8/128 = 0.875 only
+        (7, 0.8, 2, 1 - 2 * 8 / 128),
+        (9, 0.9, 2, 1 - 2 * 10 / 512),  # k=3: 1 - 2*46/512 = 0.82
+        (11, 0.9, 3, 1 - 2 * 67 / 2048),  # k=4: 1 - 2*232/2048 = 0.773
+        (1, 0.9, 1, 0.0),  # one value: no interval can hold the median for sure
+    ],
+)
+def test_median_interval_by_hand(n, confidence, k, coverage):
+    values = [10.0 + i for i in range(n)][::-1]  # unsorted on purpose
+    interval = speed_timing.median_interval(values, confidence)
+    assert interval == {
+        "low": 10.0 + k - 1,
+        "high": 10.0 + n - k,
+        "confidence": round(coverage, 3),
+    }
+    assert speed_timing.median_interval([], confidence) is None
 
 
 def test_percentiles_are_nearest_rank():
@@ -325,6 +349,15 @@ def test_table_rows_goals_figures_and_missing_sections():
                         "unit": "×",
                         "met": False,
                     },
+                    {
+                        "name": "noisy",
+                        "value": 1.02,
+                        "op": "<=",
+                        "target": 1.05,
+                        "unit": "×",
+                        "met": True,
+                        "interval": {"low": 0.96, "high": 1.081, "confidence": 0.961},
+                    },
                 ],
                 figures=[{"name": "steps", "value": 3}],
             ),
@@ -343,6 +376,7 @@ def test_table_rows_goals_figures_and_missing_sections():
     assert lines[0] == "| section | figure | value | goal | |"
     assert "| cells | ln_lstm / keras LSTM | 1.25× | <= 1.2× | **not met** |" in lines
     assert "| cells | loop | 1.055× | <= 1.05× | **not met** |" in lines  # not "1.05×"
+    assert "| cells | noisy | 1.02× (0.96–1.08 at 96%) | <= 1.05× | met |" in lines
     assert "| cells | steps | 3 |  |  |" in lines
     assert "| beam | not available: no module b | — |  | not available yet |" in lines
     assert "| serving | p50 | 0.5 ms | <= 1 ms | met |" in lines
