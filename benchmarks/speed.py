@@ -318,14 +318,23 @@ def table(record: dict[str, Any] | None) -> str:
     if len(lines) == 2:
         lines.append("| (the speed benchmark has not been run yet) | | | | |")
     sections = (record or {}).get("sections", {})
-    runs: dict[tuple[str, str, str], list[str]] = {}
+    # run (command, commit, day) → section → the tasks it measured (None: all of them)
+    runs: dict[tuple[str, str, str], dict[str, list[str] | None]] = {}
     for name, s in sections.items():
-        if "command" in s:
-            runs.setdefault((s["command"], s["commit"], s["date"][:10]), []).append(name)
+        measured = [
+            (t, r["measured"]) for t, r in (s.get("tasks") or {}).items() if "measured" in r
+        ]
+        if measured:  # tasks measured by several runs (--tasks): each run names its tasks
+            for task, m in measured:
+                key = (m["command"], m["commit"], m["date"][:10])
+                runs.setdefault(key, {}).setdefault(name, []).append(task)
+        elif "command" in s:
+            runs.setdefault((s["command"], s["commit"], s["date"][:10]), {})[name] = None
     if runs:
         lines.append("")
         for (command, commit_, date), names in runs.items():
-            prefix = f"- {', '.join(names)}: " if len(runs) > 1 else ""
+            what = ", ".join(n + (f" ({', '.join(t)})" if t else "") for n, t in names.items())
+            prefix = f"- {what}: " if len(runs) > 1 else ""
             lines.append(f"{prefix}`{command}` at `{commit_}`, {date}, {record['machine']}.")
         shared = [
             f"{n} ({_load_note(s)})" for n, s in sections.items() if "shared" in _load_note(s)

@@ -261,6 +261,9 @@ def test_tasks_rerun_keep_the_other_tasks_and_say_which_run_measured_each(monkey
         f"python -m benchmarks.speed --only loop --tasks ner --out {out}"
     )
     assert [(g["value"], g["met"]) for g in section["goals"]] == [(1.01, True), (1.02, True)]
+    text = speed.table(json.loads(out.read_text()))  # each run's line names its tasks
+    assert "- loop (sentiment): `first` at `aaa`, d1," in text
+    assert f"- loop (ner): `python -m benchmarks.speed --only loop --tasks ner --out {out}`" in text
     # a second rerun of ner leaves sentiment's provenance as it was
     speed.main(["--only", "loop", "--tasks", "ner", "--out", str(out)])
     again = json.loads(out.read_text())["sections"]["loop"]
