@@ -281,7 +281,8 @@ def measure(quick: bool, tasks: Sequence[str] | None = None) -> dict[str, Any]:
     (goal ≤ 1.05)."""
     tasks = tasks or (QUICK_TASKS if quick else TASKS)
     # One epoch timed per fit swung ±10% round to round (ner at 67c11c2: 0.955–1.23), as much
-    # as the 5% goal: a full run times WINDOW_S of epochs per fit and at least 7 rounds.
+    # as the 5% goal: a full run times WINDOW_S of epochs per fit and at least 7 rounds
+    # (~22 minutes in all at 318f14d and f8d2239, on a machine ~2x slower than 67c11c2's).
     budget, repeats, window = (45.0, (5, 9), 0.0) if quick else (BUDGET_S, (7, 11), WINDOW_S)
     results: dict[str, Any] = {}
     with MachineLoad() as load:
