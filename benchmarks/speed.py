@@ -185,14 +185,15 @@ def with_tasks_kept(
     section's."""
     if section.get("error") or "tasks" not in section:
         return section
-    old_tasks = (previous or {}).get("tasks") if not (previous or {}).get("error") else None
+    previous = previous or {}
+    old_tasks = {} if previous.get("error") else previous.get("tasks", {})
     this_run = {key: section.get(key) for key in RUN_KEYS}
     kept = {
         name: {
             **result,
             "measured": result.get("measured") or {k: previous.get(k) for k in RUN_KEYS},
         }
-        for name, result in (old_tasks or {}).items()
+        for name, result in old_tasks.items()
         if name not in section["tasks"]
     }
     fresh = {name: {**result, "measured": this_run} for name, result in section["tasks"].items()}

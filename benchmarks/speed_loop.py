@@ -302,30 +302,16 @@ WHAT = (
 def rebuild(record: dict[str, Any]) -> dict[str, Any]:
     """``record`` (this section's, its tasks measured by one run or several) with its goals and
     figures made from its ``tasks``."""
+    return section(record, lambda name, result: f"{name} sample config")
+
+
+def section(record: dict[str, Any], label: Callable[[str, dict[str, Any]], str]) -> dict[str, Any]:
+    """``record`` (``what``, ``machine_load`` and :func:`measure_task`'s result per task in
+    ``tasks``) with its goals and figures: a goal (≤ :data:`GOAL`) per task and its bare
+    epoch's seconds as context, each named by ``label(task, result)``."""
+    results = record["tasks"]
     return {
         **record,
-        **section(
-            record["what"],
-            record["tasks"],
-            record["machine_load"],
-            lambda n, r: f"{n} sample config",
-        ),
-    }
-
-
-def section(
-    what: str,
-    results: dict[str, Any],
-    machine_load: dict[str, Any],
-    label: Callable[[str, dict[str, Any]], str],
-) -> dict[str, Any]:
-    """The section's dict from :func:`measure_task`'s ``results`` per task: a goal (≤
-    :data:`GOAL`) per task and its bare epoch's seconds as context, each named by
-    ``label(task, result)``."""
-    return {
-        "what": what,
-        "tasks": results,
-        "machine_load": machine_load,
         "goals": [
             {
                 "name": f"loop / bare fit per epoch, {label(name, r)}",

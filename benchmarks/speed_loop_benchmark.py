@@ -85,7 +85,7 @@ WHAT = (
 def rebuild(record: dict[str, Any]) -> dict[str, Any]:
     """``record`` (this section's, its tasks measured by one run or several) with its goals and
     figures made from its ``tasks``."""
-    return {**record, **section(record["what"], record["tasks"], record["machine_load"], _label)}
+    return section(record, _label)
 
 
 def _label(name: str, result: dict[str, Any]) -> str:
