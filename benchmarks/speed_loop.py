@@ -5,8 +5,9 @@ forecasting) the data and model are prepared and compiled exactly as ``runner.tr
 then three arms take turns on the same data, each a ``fit`` of one epoch and then the timed
 ones:
 
-- ``bare``: a twin of the model (same config and seed) compiled with the same optimizer but
-  without the gradient-norm record, ``model.fit`` with no callbacks but the task's own (a
+- ``bare``: a twin of the model (same config and seed, its stacks pinned to the training
+  batch size as the runner pins its own) compiled with the same optimizer but without the
+  gradient-norm record, ``model.fit`` with no callbacks but the task's own (a
   tagger's ``val_f1``, a translator's validation BLEU, the char-LM's lane state: work the
   task needs whatever loop runs it, so it is in both arms), ``verbose=0``;
 - ``recording``: the runner's model (its optimizer records gradient norms inside every
@@ -167,6 +168,7 @@ def measure_task(
     validation batches (a benchmark config's full epoch can take minutes)."""
     import keras
 
+    from models.rnn_stack import pin_training_batch
     from pipelines.registry import get_task
     from pipelines.spine import runner
     from pipelines.spine.config import load_config
@@ -191,6 +193,7 @@ def measure_task(
         )
         keras.utils.set_random_seed(cfg.seed)
         twin = task.build_model(cfg, prepared.info)
+        pin_training_batch(twin, cfg.train.batch_size)  # the same model as the runner's
         plain = dataclasses.replace(cfg.train, grad_norm_every=0)  # no in-step record
         twin.compile(
             optimizer=make_optimizer(plain, epoch_steps), **task.compile_args(cfg, prepared.info)

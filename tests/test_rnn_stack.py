@@ -244,3 +244,58 @@ def test_stateful_checkpoints_load_without_the_carried_state(tmp_path):
     model.save(tmp_path / "m.keras")
     loaded = keras.saving.load_model(tmp_path / "m.keras")
     np.testing.assert_allclose(keras.ops.convert_to_numpy(loaded(x)), first, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"cell": "lstm", "bidirectional": True, "dropout": 0.0},
+        {"cell": "ln_lstm", "num_layers": 2, "return_sequences": False},
+        {"cell": "gru", "return_state": True},
+    ],
+)
+def test_pinned_training_batch_gives_the_same_outputs_and_gradients(settings):
+    # A training batch of unknown size runs padded to the pinned size, masked and cut back:
+    # outputs and every gradient equal the unpadded run's (a partial batch of 3, pinned 8).
+    import tensorflow as tf
+
+    from models.rnn_stack import pin_training_batch
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(3, 5, 2)).astype("float32")
+    mask = tf.constant([[True] * 3 + [False] * 2, [True] * 5, [True] + [False] * 4])
+    plain, pinned = RNNStack(units=4, **settings), RNNStack(units=4, **settings)
+    plain(x), pinned(x)
+    pinned.set_weights(plain.get_weights())
+    holder = keras.Sequential([pinned])
+    assert pin_training_batch(holder, 8) == 1 and pinned.training_batch_size == 8
+    seen = []
+    run_layers = pinned._run
+
+    def spy(inputs, mask, training):
+        seen.append(inputs.shape[0])
+        return run_layers(inputs, mask, training)
+
+    pinned._run = spy
+
+    def run(layer):
+        @tf.function(input_signature=[tf.TensorSpec((None, None, 2))])
+        def step(x):
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                out = layer(x, mask=mask, training=True)
+                out = out if isinstance(out, list) else [out]
+                loss = sum(tf.reduce_sum(o * tf.sin(o)) for o in out)
+            return out, tape.gradient(loss, [x, *layer.trainable_variables])
+
+        return step(tf.constant(x))
+
+    (out_a, grads_a), (out_b, grads_b) = run(plain), run(pinned)
+    assert seen == [8]  # the layers ran on a static batch of 8
+    for a, b in zip(out_a + grads_a, out_b + grads_b, strict=True):
+        assert a.shape == b.shape
+        np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-5)
+    # Inference, and a batch whose size the step knows, run as they are.
+    seen.clear()
+    pinned(x, mask=mask, training=False), pinned(x, mask=mask, training=True)
+    assert seen == [3, 3]

@@ -15,6 +15,7 @@ from typing import Any
 
 import keras
 
+from models.rnn_stack import pin_training_batch
 from pipelines.spine import data_parallel, devices
 from pipelines.spine.atomic import (
     plain,
@@ -185,6 +186,9 @@ def _prepare(task: Task, cfg: Any, run_dir: Path) -> tuple[keras.Model, Prepared
     epoch_steps = steps_per_epoch(cfg.train, prepared.train_batches)
     with scope:
         model = task.build_model(cfg, prepared.info)
+        # Partial batches leave TensorFlow's step without a static batch size; recurrent
+        # stacks then pad each training batch to a full one (per replica): ~10% faster.
+        pin_training_batch(model, -(-cfg.train.batch_size // replicas))
         model.compile(
             optimizer=make_optimizer(cfg.train, epoch_steps),
             **task.compile_args(cfg, prepared.info),
