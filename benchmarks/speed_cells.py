@@ -11,7 +11,7 @@ model (float features → recurrent layers → Dense) trained on the same batch:
 - ``ln_lstm_plain`` / ``ln_gru_plain``: ``keras.layers.RNN`` over the same cells, which runs
   their plain step: how the stack ran them before issue 14 (context for the speed-up).
 
-Ratios pair the arms round by round (:func:`paired`), medians over rounds; CPU utilisation
+Ratios pair the arms round by round (``speed_timing.paired``), medians over rounds; CPU utilisation
 (cores busy = process CPU time / wall) is taken per arm over separate steps afterwards.
 No masks (every arm would pay the same three ``where`` per step).
 """
@@ -19,11 +19,10 @@ No masks (every arm would pay the same three ``where`` per step).
 from __future__ import annotations
 
 import os
-import statistics
 from collections.abc import Callable
 from typing import Any
 
-from benchmarks.speed_timing import compare, cpu_usage
+from benchmarks.speed_timing import compare, cpu_usage, paired
 
 # name → (units, layers, bidirectional, sequence length, batch, input features, every step out)
 SHAPES: dict[str, tuple[int, int, bool, int, int, int, bool]] = {
@@ -49,12 +48,6 @@ PAIRS = {
 }
 # goal targets per shape: the issue's (1.2× at BiLSTM(128), 1.1× at 2×256)
 TARGETS = {"bilstm128_t200": 1.2, "uni2x256_t100": 1.1}
-
-
-def paired(times: dict[str, list[float]], arm: str, reference: str) -> float:
-    """Median over rounds of ``arm``'s time / ``reference``'s time in the same round."""
-    rounds = zip(times[arm], times[reference], strict=True)
-    return round(statistics.median(a / b for a, b in rounds), 3)
 
 
 def _layers(arm: str, units: int, layers: int, bidirectional: bool, sequences_out: bool):

@@ -133,6 +133,12 @@ def median_interval(values: Iterable[float], confidence: float = 0.9) -> dict[st
     }
 
 
+def paired(times: Mapping[str, list[float]], arm: str, reference: str) -> float:
+    """Median over rounds of ``arm``'s time / ``reference``'s time in the same round."""
+    rounds = zip(times[arm], times[reference], strict=True)
+    return round(statistics.median(a / b for a, b in rounds), 3)
+
+
 def summarise(times: Mapping[str, list[float]], reference: str, warmup: int = 0) -> dict[str, Any]:
     """The :func:`compare` record from per-round times (``times[arm][round]``), for sections
     that time rounds themselves (e.g. from a callback inside ``fit``)."""

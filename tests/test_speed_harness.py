@@ -11,7 +11,14 @@ import types
 import pytest
 
 from benchmarks import speed, speed_loop, speed_timing
-from benchmarks.speed_timing import MachineLoad, Usage, compare, percentiles, summarise
+from benchmarks.speed_timing import (
+    MachineLoad,
+    Usage,
+    compare,
+    paired,
+    percentiles,
+    summarise,
+)
 
 # --- speed_timing ---------------------------------------------------------------------------------
 
@@ -462,3 +469,9 @@ def test_progress_lines_go_to_stderr_with_tag_and_clock(capsys):
     out, err = capsys.readouterr()
     assert out == ""
     assert re.fullmatch(r"\[speed loop \d\d:\d\d:\d\d\] ner: 3 rounds\n", err)
+
+
+def test_paired_is_the_median_of_per_round_ratios():
+    times = {"a": [2.0, 3.0, 10.0], "b": [1.0, 2.0, 2.0]}  # per round 2, 1.5, 5
+    assert paired(times, "a", "b") == 2.0
+    assert paired(times, "b", "a") == 0.5  # 0.5, 0.667, 0.2
