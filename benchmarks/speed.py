@@ -79,6 +79,7 @@ SECTIONS: dict[str, str] = {
     "throughput": "benchmark configs: examples/s, cores busy, peak RSS",
     "server": "HTTP server under load: 8 clients, p50/p99, requests/s, errors",
     "reference": "sentiment without the bag against the keras-io BiLSTM recipe, examples/s",
+    "pin": "bucketed tasks: epoch time without / with the training-batch pin",
     "workers": "one JAX process against two data-parallel processes (--workers 2), examples/s",
     "backends": "every task's benchmark model: JAX / TensorFlow backend train step",
 }
