@@ -179,7 +179,8 @@ class RNNStack(keras.layers.Layer):
             return self._run(inputs, mask, training)
         # A batch of unknown size (TensorFlow traces fit's step once for every batch of the
         # stream, partial ones included) runs as ``rows`` rows: padded, then given that
-        # static size, the recurrent loops run ~10% faster (benchmarks/speed_reference.py).
+        # static size, the recurrent loops run faster (benchmarks/speed_pin.py: sample-config
+        # epochs 1.06–1.21x).
         # The extra rows are masked out and cut off again, so outputs and gradients are the
         # same as without them.
         count = ops.shape(inputs)[0]
@@ -314,7 +315,8 @@ def pin_training_batch(model: keras.Model, batch_size: int) -> int:
     """Makes every ``RNNStack`` in ``model`` run each training batch as ``batch_size`` rows
     (padded, masked, cut off again: same outputs and gradients) when the training step does
     not know the batch's size, as TensorFlow's does not for a stream with partial batches;
-    a static size makes its recurrent loops ~10% faster. ``batch_size`` must be at least
+    a static size makes its recurrent loops faster (``make bench-speed``, section ``pin``).
+    ``batch_size`` must be at least
     every training batch's (the runner passes ``train.batch_size`` per replica). Not saved
     with the model. Returns how many stacks it set."""
     stacks = [layer for layer in model._flatten_layers() if isinstance(layer, RNNStack)]

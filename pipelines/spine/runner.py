@@ -187,7 +187,7 @@ def _prepare(task: Task, cfg: Any, run_dir: Path) -> tuple[keras.Model, Prepared
     with scope:
         model = task.build_model(cfg, prepared.info)
         # Partial batches leave TensorFlow's step without a static batch size; recurrent
-        # stacks then pad each training batch to a full one (per replica): ~10% faster.
+        # stacks then pad each training batch to a full one (per replica): faster (speed: pin).
         pin_training_batch(model, -(-cfg.train.batch_size // replicas))
         model.compile(
             optimizer=make_optimizer(cfg.train, epoch_steps),
