@@ -316,9 +316,9 @@ def pin_training_batch(model: keras.Model, batch_size: int) -> int:
     (padded, masked, cut off again: same outputs and gradients) when the training step does
     not know the batch's size, as TensorFlow's does not for a stream with partial batches;
     a static size makes its recurrent loops faster (``make bench-speed``, section ``pin``).
-    ``batch_size`` must be at least
-    every training batch's (the runner passes ``train.batch_size`` per replica). Not saved
-    with the model. Returns how many stacks it set."""
+    ``batch_size`` must be at least every training batch's (the runner passes
+    ``train.batch_size`` per replica). Not saved with the model. Returns how many stacks it
+    set."""
     stacks = [layer for layer in model._flatten_layers() if isinstance(layer, RNNStack)]
     for stack in stacks:
         stack.training_batch_size = batch_size
