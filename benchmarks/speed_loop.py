@@ -110,6 +110,27 @@ def _instrument(callbacks: list[Any], spent: dict[str, dict[str, float]]) -> Non
             setattr(callback, hook, timed)
 
 
+def compiled_twin(
+    task: Any, cfg: Any, info: Any, epoch_steps: int, train: Any = None, pin: int | None = None
+) -> Any:
+    """A twin of the model ``runner._prepare`` makes: the same config and seed, built and
+    compiled the same way (its optimizer from ``train``, default ``cfg.train``), its stacks
+    pinned to ``pin`` rows (``models.rnn_stack.pin_training_batch``) when given."""
+    import keras
+
+    from models.rnn_stack import pin_training_batch
+    from pipelines.spine.training import make_optimizer
+
+    keras.utils.set_random_seed(cfg.seed)
+    twin = task.build_model(cfg, info)
+    if pin:
+        pin_training_batch(twin, pin)
+    twin.compile(
+        optimizer=make_optimizer(train or cfg.train, epoch_steps), **task.compile_args(cfg, info)
+    )
+    return twin
+
+
 def cut_epoch(
     steps: int,
     validation_steps: int | None,
@@ -168,11 +189,10 @@ def measure_task(
     validation batches (a benchmark config's full epoch can take minutes)."""
     import keras
 
-    from models.rnn_stack import pin_training_batch
     from pipelines.registry import get_task
     from pipelines.spine import runner
     from pipelines.spine.config import load_config
-    from pipelines.spine.training import make_callbacks, make_optimizer
+    from pipelines.spine.training import make_callbacks
 
     task = get_task(name)
     config = config or task.sample_config
@@ -191,13 +211,9 @@ def measure_task(
             cfg.train.batch_size,
             fraction,
         )
-        keras.utils.set_random_seed(cfg.seed)
-        twin = task.build_model(cfg, prepared.info)
-        pin_training_batch(twin, cfg.train.batch_size)  # the same model as the runner's
         plain = dataclasses.replace(cfg.train, grad_norm_every=0)  # no in-step record
-        twin.compile(
-            optimizer=make_optimizer(plain, epoch_steps), **task.compile_args(cfg, prepared.info)
-        )
+        # pinned: the same model as the runner's
+        twin = compiled_twin(task, cfg, prepared.info, epoch_steps, plain, cfg.train.batch_size)
         task_callbacks = task.callbacks(cfg, prepared.info, prepared)
         callbacks, _, _ = make_callbacks(cfg.train, run_dir, task_callbacks, epoch_steps)
         # The progress bar fit adds for verbose=2 (one line per epoch), passed in so that its

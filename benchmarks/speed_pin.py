@@ -19,6 +19,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from benchmarks.speed_loop import compiled_twin
 from benchmarks.speed_timing import MachineLoad, compare, paired, progress
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,18 +36,13 @@ def measure_task(name: str, rounds: int) -> dict[str, Any]:
     from pipelines.registry import get_task
     from pipelines.spine import runner
     from pipelines.spine.config import load_config
-    from pipelines.spine.training import make_optimizer
 
     task = get_task(name)
     cfg = load_config(task.config_class, ROOT / task.sample_config, [])
     with tempfile.TemporaryDirectory(prefix="speed-pin-") as tmp:
         with contextlib.redirect_stderr(io.StringIO()):  # the task's progress lines
             pinned, prepared, steps = runner._prepare(task, cfg, Path(tmp))
-        keras.utils.set_random_seed(cfg.seed)
-        unpinned = task.build_model(cfg, prepared.info)
-        unpinned.compile(
-            optimizer=make_optimizer(cfg.train, steps), **task.compile_args(cfg, prepared.info)
-        )
+        unpinned = compiled_twin(task, cfg, prepared.info, steps)
         data = prepared.train.repeat()
         models = {"pinned": pinned, "unpinned": unpinned}
 

@@ -37,6 +37,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from benchmarks.speed_loop import compiled_twin
 from benchmarks.speed_timing import MachineLoad, compare, cpu_usage, paired, progress
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -87,7 +88,6 @@ def measure(quick: bool) -> dict[str, Any]:
     from pipelines.registry import get_task
     from pipelines.spine import runner
     from pipelines.spine.config import load_config
-    from pipelines.spine.training import make_optimizer
 
     task = get_task("sentiment")
     if quick:
@@ -102,12 +102,7 @@ def measure(quick: bool) -> dict[str, Any]:
         _say(f"preparing {config.name} (bigram_buckets=0, max_length {cfg.data.max_length})")
         with contextlib.redirect_stderr(io.StringIO()):
             ours, prepared, epoch_steps = runner._prepare(task, cfg, Path(tmp))
-        keras.utils.set_random_seed(cfg.seed)
-        unpinned = task.build_model(cfg, prepared.info)  # as the runner's, but not pinned
-        unpinned.compile(
-            optimizer=make_optimizer(cfg.train, epoch_steps),
-            **task.compile_args(cfg, prepared.info),
-        )
+        unpinned = compiled_twin(task, cfg, prepared.info, epoch_steps)  # as ours, not pinned
         rows, labels = read_back(prepared.train, max_batches=4 * steps)
         padded = keras.utils.pad_sequences(rows, maxlen=cfg.data.max_length)  # keras-io's way
         # The same tf.data options as ours (data/dataset_options.py): with autotune on, an
