@@ -184,10 +184,9 @@ class RNNStack(keras.layers.Layer):
         # The extra rows are masked out and cut off again, so outputs and gradients are the
         # same as without them.
         count = ops.shape(inputs)[0]
-        extra = [[0, rows - count]] + [[0, 0]] * (len(inputs.shape) - 1)
-        inputs = ops.reshape(ops.pad(inputs, extra), (rows, -1, *inputs.shape[2:]))
+        inputs = pad_rows(inputs, rows)
         if mask is not None:
-            mask = ops.reshape(ops.pad(mask, extra[:2]), (rows, -1))
+            mask = pad_rows(mask, rows)
         outputs = self._run(inputs, mask, training)
         if isinstance(outputs, list):
             return [output[:count] for output in outputs]
@@ -311,15 +310,27 @@ class RNNStack(keras.layers.Layer):
         return config
 
 
+def pad_rows(x, rows: int):
+    """``x`` with zero rows appended up to ``rows``, its first size static (``rows``) and the
+    others as they were (known ones static)."""
+    extra = [[0, rows - ops.shape(x)[0]]] + [[0, 0]] * (len(x.shape) - 1)
+    dynamic = ops.shape(x)
+    dims = [size if size is not None else dynamic[i] for i, size in enumerate(x.shape)]
+    return ops.reshape(ops.pad(x, extra), (rows, *dims[1:]))
+
+
 def pin_training_batch(model: keras.Model, batch_size: int) -> int:
-    """Makes every ``RNNStack`` in ``model`` run each training batch as ``batch_size`` rows
-    (padded, masked, cut off again: same outputs and gradients) when the training step does
-    not know the batch's size, as TensorFlow's does not for a stream with partial batches;
-    a static size makes its recurrent loops faster (``make bench-speed``, section ``pin``).
-    ``batch_size`` must be at least every training batch's (the runner passes
-    ``train.batch_size`` per replica). Not saved with the model. Returns how many stacks it
-    set."""
+    """Makes ``model`` run each training batch as ``batch_size`` rows (padded, cut off again:
+    same outputs, losses and gradients) when the training step does not know the batch's
+    size, as TensorFlow's does not for a stream with partial batches; a static size makes
+    recurrent loops faster (``make bench-speed``, section ``pin``). A ``ConfigModel`` pads its
+    inputs (so every layer sees the static size); every ``RNNStack`` in it also pads its own
+    (what a model of another kind gets). ``batch_size`` must be at least every training
+    batch's (the runner passes ``train.batch_size`` per replica). Not saved with the model.
+    Returns how many stacks it set."""
     stacks = [layer for layer in model._flatten_layers() if isinstance(layer, RNNStack)]
     for stack in stacks:
         stack.training_batch_size = batch_size
+    if hasattr(type(model), "training_batch_size"):  # a ConfigModel pads its whole step
+        model.training_batch_size = batch_size
     return len(stacks)

@@ -100,6 +100,11 @@ def test_log_likelihood_matches_brute_force(crf, batch):
     # nll is the batch mean of -log_likelihood.
     nll = float(ops.convert_to_numpy(crf.nll(emissions, tags, mask)))
     np.testing.assert_allclose(nll, -ll.mean(), rtol=1e-6)
+    # Empty rows (a pinned training batch's padding) do not count in that mean.
+    empty = np.zeros_like(mask[:2])
+    padded = [np.concatenate([a, np.zeros_like(a[:2])]) for a in (emissions, tags)]
+    nll_padded = crf.nll(padded[0], padded[1], np.concatenate([mask, empty]))
+    np.testing.assert_allclose(float(ops.convert_to_numpy(nll_padded)), -ll.mean(), rtol=1e-6)
 
 
 def test_viterbi_matches_brute_force(crf, batch):
