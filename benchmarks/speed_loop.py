@@ -5,7 +5,7 @@ forecasting) the data and model are prepared and compiled exactly as ``runner.tr
 then three arms take turns on the same data, each a ``fit`` of one epoch and then the timed
 ones:
 
-- ``bare``: a twin of the model (same config and seed, its stacks pinned to the training
+- ``bare``: a twin of the model (same config and seed, pinned to the training
   batch size as the runner pins its own) compiled with the same optimizer but without the
   gradient-norm record, ``model.fit`` with no callbacks but the task's own (a
   tagger's ``val_f1``, a translator's validation BLEU, the char-LM's lane state: work the

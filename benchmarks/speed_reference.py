@@ -14,8 +14,9 @@ cross-entropy, no mask. Three arms of it run:
   the share of the gap that masking the padding takes (ours masks it everywhere, so that a
   review's prediction does not depend on its batch's padding; the recipe does not).
 
-``ours_unpinned`` is ``ours`` (below) without its stack pinned to the training batch size
-(``models.rnn_stack.pin_training_batch``, which the runner does): context, what the pin gains.
+``ours_unpinned`` is a twin of ``ours`` (below) not pinned to the training batch size
+(``models.rnn_stack.pin_training_batch``, which the runner does): context, what the pin gains
+(the ``pin`` section measures it between two twins, without the runner-model/twin difference).
 
 ``ours`` is the sentiment task's model from its config with ``model.bigram_buckets=0`` and
 ``data.max_length`` set to the recipe's length, compiled by the runner's ``_prepare`` (its
@@ -197,7 +198,7 @@ def measure(quick: bool) -> dict[str, Any]:
                 "unit": "×",
             },
             {
-                "name": "ours with its stack pinned to the training batch / unpinned, examples/s",
+                "name": "ours (pinned to the training batch) / an unpinned twin, examples/s",
                 "value": pinned_gain,
                 "unit": "×",
             },
