@@ -186,8 +186,8 @@ def _prepare(task: Task, cfg: Any, run_dir: Path) -> tuple[keras.Model, Prepared
     epoch_steps = steps_per_epoch(cfg.train, prepared.train_batches)
     with scope:
         model = task.build_model(cfg, prepared.info)
-        # Partial batches leave TensorFlow's step without a static batch size; recurrent
-        # stacks then pad each training batch to a full one (per replica): faster (speed: pin).
+        # Partial batches leave TensorFlow's step without a static batch size; the model
+        # then pads each training batch to a full one (per replica): faster (speed: pin).
         pin_training_batch(model, -(-cfg.train.batch_size // replicas))
         model.compile(
             optimizer=make_optimizer(cfg.train, epoch_steps),
