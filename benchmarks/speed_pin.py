@@ -8,10 +8,10 @@ data is bucketed (sample configs), two arms take turns on the stream ``runner._p
 makes: ``pinned`` and ``unpinned``, twins of its model with the same config and seed, compiled
 the same way (``speed_loop.compiled_twin``), one pinned as the runner pins
 (``train.batch_size``, one replica), each a ``fit`` of one epoch. Both arms are twins because
-the runner's own model ran up to ~8% faster than an identical twin on ner in side tests, a
-bias a pinned/unpinned figure must not carry. The figure is the median over rounds of the
-unpinned epoch's time over the pinned one's (above 1: the pin is faster). Figures only, no
-goal.
+in one side test the runner's own model trained ner 8% faster than a twin with the same code
+and pin, a difference a pinned/unpinned figure must not carry. The figure is the median over
+rounds of the unpinned epoch's time over the pinned one's (above 1: the pin is faster).
+Figures only, no goal.
 """
 
 from __future__ import annotations

@@ -28,7 +28,9 @@ class ConfigModel(keras.Model):
         # A training batch of unknown size (TensorFlow traces fit's step once for every batch
         # of a stream with partial ones) runs as ``rows`` rows: every input padded with zeros
         # (id 0 is padding, masked everywhere), given that static size, and every output cut
-        # back. The extra rows never meet the real ones, so outputs and gradients are the same.
+        # back. No layer of these models mixes rows (no batch statistics) and the CRF's loss
+        # skips empty rows, so outputs, losses and gradients are the same as without the pin
+        # (tests/test_training_batch_pin.py); a layer that mixed rows would need it off.
         count = ops.shape(tree.flatten(inputs)[0])[0]
         padded = tree.map_structure(lambda x: pad_rows(x, rows), inputs)
         outputs = super().call(padded, training=training, mask=mask)
