@@ -7,9 +7,9 @@ model's inputs (and inside every ``RNNStack`` of a model of another kind). Per t
 data is bucketed (sample configs), two arms take turns on the stream ``runner._prepare``
 makes: ``pinned`` and ``unpinned``, twins of its model with the same config and seed, compiled
 the same way (``speed_loop.compiled_twin``), one pinned as the runner pins
-(``train.batch_size``, one replica), each a ``fit`` of one epoch. Both arms are twins because
-in one side test the runner's own model trained ner 8% faster than a twin with the same code
-and pin, a difference a pinned/unpinned figure must not carry. The figure is the median over
+(``train.batch_size``, one replica), each a ``fit`` of one epoch: two twins, so that the pin
+is the only difference (one side test had the runner's model 8% faster than a twin on ner; a
+repeat with three arms found runner and twins within 1%). The figure is the median over
 rounds of the unpinned epoch's time over the pinned one's (above 1: the pin is faster).
 Figures only, no goal.
 """

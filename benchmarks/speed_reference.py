@@ -16,7 +16,7 @@ cross-entropy, no mask. Three arms of it run:
 
 ``ours_unpinned`` is a twin of ``ours`` (below) not pinned to the training batch size
 (``models.rnn_stack.pin_training_batch``, which the runner does): context, what the pin gains
-(the ``pin`` section measures it between two twins, without the runner-model/twin difference).
+(the ``pin`` section measures it between two twins).
 
 ``ours`` is the sentiment task's model from its config with ``model.bigram_buckets=0`` and
 ``data.max_length`` set to the recipe's length, compiled by the runner's ``_prepare`` (its
