@@ -213,8 +213,7 @@ class CRF(keras.layers.Layer):
         """Mean of ``-log_likelihood`` over the batch's sequences with at least one step: the
         training loss (scalar). An empty row (such as one a pinned training batch adds, see
         ``ConfigModel``) has nothing to score and does not count."""
-        emissions, mask = self._prepare(emissions, mask)
-        present = ops.cast(ops.any(mask, axis=1), "float32")
+        present = ops.cast(ops.any(_as_mask(emissions, mask), axis=1), "float32")
         total = ops.sum(self.log_likelihood(emissions, tags, mask) * present)
         return -total / ops.maximum(ops.sum(present), 1.0)
 

@@ -313,8 +313,8 @@ class RNNStack(keras.layers.Layer):
 def pad_rows(x, rows: int):
     """``x`` with zero rows appended up to ``rows``, its first size static (``rows``) and the
     others as they were (known ones static)."""
-    extra = [[0, rows - ops.shape(x)[0]]] + [[0, 0]] * (len(x.shape) - 1)
     dynamic = ops.shape(x)
+    extra = [[0, rows - dynamic[0]]] + [[0, 0]] * (len(x.shape) - 1)
     dims = [size if size is not None else dynamic[i] for i, size in enumerate(x.shape)]
     return ops.reshape(ops.pad(x, extra), (rows, *dims[1:]))
 
